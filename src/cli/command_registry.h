@@ -1,0 +1,30 @@
+// Subcommands register themselves here (one file per subcommand in src/cli/),
+// so main.cpp only dispatches and never needs editing when a command is added.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace cream::cli {
+
+// Adds the subcommand (with its options and callback) to the root app.
+using CommandSetup = std::function<void(CLI::App& root)>;
+
+struct CommandEntry {
+  std::string name;
+  int order;  // position in --help
+  CommandSetup setup;
+};
+
+std::vector<CommandEntry>& command_registry();
+
+// Use at namespace scope in the command's .cpp:
+//   static const bool kRegistered = register_command("inspect", 60, setup_inspect);
+bool register_command(std::string name, int order, CommandSetup setup);
+
+}  // namespace cream::cli

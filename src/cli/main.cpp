@@ -1,0 +1,66 @@
+// cream: one binary, subcommands. main only dispatches; each subcommand lives in
+// its own src/cli/cmd_<name>.cpp. Every failure ends here as one line on stderr.
+#include <algorithm>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <c10/util/Exception.h>
+
+#include "command_registry.h"
+#include "cream/util/error.h"
+#include "cream/util/log.h"
+
+namespace cream::cli {
+
+std::vector<CommandEntry>& command_registry() {
+  static std::vector<CommandEntry> entries;
+  return entries;
+}
+
+bool register_command(std::string name, int order, CommandSetup setup) {
+  command_registry().push_back({std::move(name), order, std::move(setup)});
+  return true;
+}
+
+}  // namespace cream::cli
+
+namespace {
+
+std::string first_line(const std::string& text) {
+  const auto end = text.find('\n');
+  return end == std::string::npos ? text : text.substr(0, end);
+}
+
+int fail(const std::string& message) {
+  std::cerr << "cream: error: " << first_line(message) << std::endl;
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"cream: context-window extension of Llama models with CREAM", "cream"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "cream 0.1.0");
+  // One line per error, no usage dump.
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return "cream: error: " + std::string(e.what()) + " (see --help)\n";
+  });
+  auto entries = cream::cli::command_registry();
+  std::sort(entries.begin(), entries.end(),
+            [](const auto& a, const auto& b) { return a.order < b.order; });
+  for (const auto& entry : entries) entry.setup(app);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const cream::Error& e) {
+    return fail(e.what());
+  } catch (const c10::Error& e) {
+    return fail(e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+  return 0;
+}
