@@ -55,6 +55,8 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const cream::cli::ExitWithStatus& e) {
+    return e.status;
   } catch (const cream::Error& e) {
     return fail(e.what());
   } catch (const c10::Error& e) {

@@ -1,0 +1,57 @@
+#include "cli_common.h"
+
+#include <sstream>
+
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+
+#include "cream/util/error.h"
+
+namespace cream::cli {
+
+io::DType parse_float_dtype(const std::string& text, const std::string& flag) {
+  if (text == "fp32" || text == "float32" || text == "f32") return io::DType::F32;
+  if (text == "bf16" || text == "bfloat16") return io::DType::BF16;
+  if (text == "fp16" || text == "float16" || text == "f16") return io::DType::F16;
+  throw Error(flag + ": unknown dtype '" + text + "' (expected fp32, bf16 or fp16)");
+}
+
+std::vector<int64_t> parse_int_list(const std::string& text, const std::string& flag) {
+  std::string spaced = text;
+  for (auto& c : spaced)
+    if (c == ',') c = ' ';
+  std::istringstream in(spaced);
+  std::vector<int64_t> values;
+  std::string item;
+  while (in >> item) {
+    size_t used = 0;
+    int64_t value = 0;
+    try {
+      value = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    CREAM_CHECK(used == item.size() && !item.empty(), flag + ": '" + item + "' is not an integer");
+    values.push_back(value);
+  }
+  CREAM_CHECK(!values.empty(), flag + ": expected at least one integer");
+  return values;
+}
+
+c10::Device parse_device(const std::string& text, const std::string& flag) {
+  if (text == "auto") return torch::cuda::is_available() ? c10::Device(c10::kCUDA) : c10::Device(c10::kCPU);
+  try {
+    c10::Device device(text);
+    CREAM_CHECK(!device.is_cuda() || torch::cuda::is_available(),
+                flag + ": '" + text + "' requested but CUDA is not available in this build/machine");
+    return device;
+  } catch (const c10::Error&) {
+    throw Error(flag + ": unknown device '" + text + "' (expected auto, cpu, cuda or cuda:N)");
+  }
+}
+
+void set_threads(int threads) {
+  if (threads > 0) at::set_num_threads(threads);
+}
+
+}  // namespace cream::cli
