@@ -1,0 +1,17 @@
+// Named architectures: the public Llama configs and a tiny one for tests and demos.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cream/model/config.h"
+
+namespace cream::model {
+
+// "tiny", "llama2-7b", "llama2-13b", "llama3-8b", "tinyllama-1.1b".
+std::vector<std::string> preset_names();
+
+// The config of a preset; cream::Error listing the valid names when `name` is unknown.
+LlamaConfig preset(const std::string& name);
+
+}  // namespace cream::model

@@ -1,0 +1,80 @@
+// metrics.jsonl: one JSON object per logged step, appended and flushed per line.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+namespace cream::train {
+
+namespace fs = std::filesystem;
+
+struct StepMetrics {
+  int64_t step = 0;
+  double loss = 0.0;
+  double lr = 0.0;
+  double grad_norm = 0.0;
+  double tokens_per_s = 0.0;
+  nlohmann::json extra = nlohmann::json::object();  // optional fields merged in
+};
+
+struct MemoryUsage {
+  int64_t rss_bytes = -1;                  // resident set size of this process
+  std::optional<int64_t> cuda_used_bytes;  // used memory of the current CUDA device
+};
+
+// Resident set size from /proc/self/statm (-1 where unavailable).
+int64_t process_rss_bytes();
+
+// Used memory (total - free) of the calling thread's current CUDA device as the CUDA
+// runtime reports it (all processes, including PyTorch's cached blocks), when a
+// CUDA runtime is loaded in this process (CUDA builds of LibTorch); nullopt on
+// CPU-only builds. Looked up at run time so CPU builds need no CUDA library.
+// Call it only in runs that already use CUDA: it may create a CUDA context.
+std::optional<int64_t> cuda_device_used_bytes();
+
+// RSS, plus the CUDA figure when `include_cuda` (a run on a CUDA device).
+MemoryUsage current_memory_usage(bool include_cuda);
+
+// Where a run starts: fresh (an existing file is emptied) or resumed after `step`
+// (lines of later steps, and unreadable lines such as a torn last line, dropped).
+struct MetricsStart {
+  std::optional<int64_t> resumed_step;
+  static MetricsStart fresh() { return {}; }
+  static MetricsStart resume_after(int64_t step) { return {step}; }
+};
+
+class MetricsLog {
+ public:
+  using MemoryProbe = std::function<MemoryUsage()>;
+
+  // current_memory_usage(include_cuda), as a probe.
+  static MemoryProbe memory_probe(bool include_cuda);
+
+  // Opens `path` for appending (creating parent folders); on resume, rewrites the
+  // file atomically to the lines with step <= resumed step first. `memory` is
+  // called once per line (default: RSS only; CUDA runs pass memory_probe(true));
+  // an empty probe omits the "memory" field.
+  MetricsLog(const fs::path& path, MetricsStart start, MemoryProbe memory = memory_probe(false));
+
+  // Appends {"step","loss","lr","grad_norm","tokens_per_s","memory":{...}, extra...}
+  // and flushes. Extra keys may not shadow the standard ones (cream::Error).
+  void append(const StepMetrics& metrics);
+
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+  MemoryProbe memory_;
+  std::ofstream out_;
+};
+
+// Keeps the lines of a metrics.jsonl whose "step" is <= max_step (helper of
+// MetricsLog, exposed for tests): drops later steps and lines that do not parse.
+std::string metrics_lines_up_to(const std::string& contents, int64_t max_step);
+
+}  // namespace cream::train

@@ -1,0 +1,106 @@
+#include "cream/train/metrics.h"
+
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include "cream/util/error.h"
+#include "cream/util/fs.h"
+
+namespace cream::train {
+namespace {
+
+// JSON has no NaN/inf: a diverged loss is written as null instead of a broken line.
+nlohmann::json number_or_null(double value) {
+  return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(nullptr);
+}
+
+nlohmann::json memory_json(const MemoryUsage& memory) {
+  nlohmann::json out = {{"rss_bytes", memory.rss_bytes}};
+  if (memory.cuda_used_bytes) out["cuda_used_bytes"] = *memory.cuda_used_bytes;
+  return out;
+}
+
+}  // namespace
+
+int64_t process_rss_bytes() {
+  std::FILE* file = std::fopen("/proc/self/statm", "r");
+  if (!file) return -1;
+  long long total_pages = 0, resident_pages = 0;
+  const int read = std::fscanf(file, "%lld %lld", &total_pages, &resident_pages);
+  std::fclose(file);
+  if (read != 2) return -1;
+  return static_cast<int64_t>(resident_pages) * static_cast<int64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+std::optional<int64_t> cuda_device_used_bytes() {
+  // cudaError_t cudaMemGetInfo(size_t* free, size_t* total); cudaSuccess == 0.
+  using MemGetInfo = int (*)(size_t*, size_t*);
+  static const auto mem_get_info = reinterpret_cast<MemGetInfo>(::dlsym(RTLD_DEFAULT, "cudaMemGetInfo"));
+  if (!mem_get_info) return std::nullopt;
+  size_t free_bytes = 0, total_bytes = 0;
+  if (mem_get_info(&free_bytes, &total_bytes) != 0) return std::nullopt;
+  return static_cast<int64_t>(total_bytes - free_bytes);
+}
+
+MemoryUsage current_memory_usage(bool include_cuda) {
+  MemoryUsage usage;
+  usage.rss_bytes = process_rss_bytes();
+  if (include_cuda) usage.cuda_used_bytes = cuda_device_used_bytes();
+  return usage;
+}
+
+MetricsLog::MemoryProbe MetricsLog::memory_probe(bool include_cuda) {
+  return [include_cuda] { return current_memory_usage(include_cuda); };
+}
+
+std::string metrics_lines_up_to(const std::string& contents, int64_t max_step) {
+  std::istringstream in(contents);
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    try {
+      const auto record = nlohmann::json::parse(line);
+      if (record.at("step").get<int64_t>() <= max_step) kept += line + "\n";
+    } catch (const std::exception&) {
+      // a torn or foreign line: not part of the consistent history
+    }
+  }
+  return kept;
+}
+
+MetricsLog::MetricsLog(const fs::path& path, MetricsStart start, MemoryProbe memory)
+    : path_(path), memory_(std::move(memory)) {
+  if (!path_.parent_path().empty()) fs::create_directories(path_.parent_path());
+  std::error_code ec;
+  if (start.resumed_step && fs::exists(path_, ec)) {
+    util::write_file_atomic(path_, metrics_lines_up_to(util::read_text_file(path_), *start.resumed_step));
+  }
+  const auto mode = start.resumed_step ? std::ios::app : std::ios::trunc;
+  out_.open(path_, std::ios::out | mode);
+  CREAM_CHECK(out_.good(), path_.string() + ": cannot open the metrics file for writing");
+}
+
+void MetricsLog::append(const StepMetrics& metrics) {
+  nlohmann::json record = {
+      {"step", metrics.step},
+      {"loss", number_or_null(metrics.loss)},
+      {"lr", number_or_null(metrics.lr)},
+      {"grad_norm", number_or_null(metrics.grad_norm)},
+      {"tokens_per_s", number_or_null(metrics.tokens_per_s)},
+  };
+  if (memory_) record["memory"] = memory_json(memory_());
+  CREAM_CHECK(metrics.extra.is_object(), path_.string() + ": extra metrics must be a JSON object");
+  for (const auto& [key, value] : metrics.extra.items()) {
+    CREAM_CHECK(!record.contains(key), path_.string() + ": extra metric '" + key +
+                                           "' would overwrite a standard field");
+    record[key] = value;
+  }
+  out_ << record.dump() << '\n';
+  out_.flush();
+  CREAM_CHECK(out_.good(), path_.string() + ": write failed (disk full?)");
+}
+
+}  // namespace cream::train
