@@ -1,0 +1,90 @@
+// `cream eval ppl` end to end: data and model checks, then evaluate_perplexity.
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "cream/eval/perplexity.h"
+#include "cream/io/checkpoint_folder.h"
+#include "cream/model/weights.h"
+#include "cream/util/error.h"
+#include "cream/util/log.h"
+#include "cream/util/sha256.h"
+
+namespace cream::eval {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The longest window the (possibly overridden) rope scaling was made for.
+int64_t supported_window(const model::LlamaConfig& config) {
+  int64_t window = config.max_position_embeddings;
+  if (config.rope.type != model::RopeType::Default)
+    window = std::max(window, static_cast<int64_t>(std::llround(config.rope.factor *
+                                                                static_cast<double>(config.original_window()))));
+  return window;
+}
+
+void check_tokenizer(const data::TokenDataset& data, const fs::path& model_folder, const model::LlamaConfig& config) {
+  const auto tokenizer = model_folder / "tokenizer.model";
+  if (fs::is_regular_file(tokenizer)) {
+    data.check_compatible(util::sha256_file(tokenizer), config.vocab_size);
+    return;
+  }
+  log::warn("eval ppl: {} has no tokenizer.model; only the vocabulary size of the data is checked",
+            model_folder.string());
+  const auto& manifest = data.manifest();
+  CREAM_CHECK(manifest.vocab_size <= config.vocab_size,
+              (data.folder() / data::kManifestFileName).string() + ": tokenizer vocabulary (" +
+                  std::to_string(manifest.vocab_size) + ") is larger than the model's vocab_size (" +
+                  std::to_string(config.vocab_size) + ")");
+}
+
+}  // namespace
+
+std::vector<std::vector<int32_t>> read_documents(const data::TokenDataset& data, const std::vector<uint64_t>& chosen,
+                                                 int64_t max_tokens) {
+  std::vector<std::vector<int32_t>> documents;
+  documents.reserve(chosen.size());
+  for (const auto doc : chosen) {
+    uint64_t count = data.document_length(doc);
+    if (max_tokens > 0) count = std::min<uint64_t>(count, static_cast<uint64_t>(max_tokens));
+    std::vector<int32_t> tokens(count);
+    data.read_tokens(data.document_start(doc), count, tokens.data());
+    documents.push_back(std::move(tokens));
+  }
+  return documents;
+}
+
+nlohmann::json run_perplexity(const PerplexityRequest& request) {
+  const fs::path model_folder = request.model_folder, data_folder = request.data_folder;
+  CREAM_CHECK(fs::is_directory(data_folder), "--data: " + data_folder.string() + " is not a folder");
+  CREAM_CHECK(fs::is_directory(model_folder), "--model: " + model_folder.string() + " is not a folder");
+  check_options(request.options);
+  auto config = model::LlamaConfig::from_file(model_folder / "config.json");
+  if (request.rope_override) {
+    config.rope = parse_rope_override(*request.rope_override, config);
+    config.validate("--rope-scaling " + *request.rope_override);
+  }
+  const data::TokenDataset data(data_folder);
+  check_tokenizer(data, model_folder, config);
+  const auto chosen = select_documents(data, request.options);
+  const auto& lengths = request.options.lengths;
+  const int64_t longest = *std::max_element(lengths.begin(), lengths.end());
+  if (longest > supported_window(config))
+    log::warn("eval ppl: length {} is beyond the model's window of {} tokens (max_position_embeddings {}{})", longest,
+              supported_window(config), config.max_position_embeddings,
+              config.rope.type == model::RopeType::Default ? "" : ", with its rope scaling");
+  const bool truncate = request.options.mode == PerplexityMode::Truncate;
+  const auto documents = read_documents(data, chosen, truncate ? longest : 0);
+
+  const io::CheckpointFolder weights(model_folder);
+  auto model = model::load_model(config, weights, request.device, request.dtype);
+  const auto results = evaluate_perplexity(*model, documents, request.options);
+  auto record = perplexity_json(model_folder.string(), config, request.rope_override, data_folder.string(),
+                                request.options, chosen, results);
+  record["dtype"] = model::hf_dtype_name(model::io_dtype(request.dtype));
+  record["device"] = request.device.str();
+  return record;
+}
+
+}  // namespace cream::eval
