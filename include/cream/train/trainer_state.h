@@ -1,0 +1,52 @@
+// The part of a checkpoint that is not the model: everything a resumed run needs to
+// continue bit for bit (step, random streams, sampler and loader cursors, optimizer).
+//
+// Files inside output_dir/step-NNNNNN/ next to the HF model folder:
+//   trainer_state.json     step, sampler RNG state, sampler per-batch state,
+//                          WindowLoader cursor, config fingerprint
+//   optimizer.safetensors  AdamW::state_tensors() ("step", "exp_avg.<name>", ...)
+//   config.yaml            the resolved experiment config of the run
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "cream/io/safetensors.h"
+#include "cream/positions/sampler.h"
+#include "cream/train/adamw.h"
+
+namespace cream::train {
+
+inline constexpr const char* kTrainerStateFile = "trainer_state.json";
+inline constexpr const char* kOptimizerStateFile = "optimizer.safetensors";
+inline constexpr int kTrainerStateVersion = 1;
+
+struct TrainerState {
+  int64_t step = 0;                  // optimizer steps completed
+  std::string sampler_rng;           // util::Rng::state_string() of the position sampler's stream
+  int64_t sampler_draws = 0;         // Sampler::draws()
+  positions::Branch sampler_batch_branch = positions::Branch::none;  // Sampler::batch_branch()
+  nlohmann::json loader;             // data::WindowLoader::state()
+  std::string config_fingerprint;    // config::fingerprint() of the run
+
+  nlohmann::json to_json() const;
+  // Throws cream::Error naming `source` and the field when something is missing or wrong.
+  static TrainerState from_json(const nlohmann::json& json, const std::string& source);
+};
+
+// trainer_state.json (written atomically) and its reader.
+void write_trainer_state(const std::filesystem::path& folder, const TrainerState& state);
+TrainerState read_trainer_state(const std::filesystem::path& folder);
+
+// optimizer.safetensors: the AdamW state as float32/int64 tensors, and back into `optimizer`
+// (which checks every name, shape and dtype).
+void write_optimizer_state(const std::filesystem::path& folder, const AdamW& optimizer);
+void read_optimizer_state(const std::filesystem::path& folder, AdamW& optimizer);
+
+// Named float32 tensors as safetensors sources (copied to the CPU when written).
+std::vector<io::TensorSource> float_tensor_sources(const NamedTensors& tensors);
+
+}  // namespace cream::train

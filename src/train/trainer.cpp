@@ -1,0 +1,469 @@
+// The training loop. Setup (model, data, optimizer, resume) lives in the Impl
+// constructor; Trainer::train() is the loop itself and reads top to bottom.
+#include "cream/train/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <thread>
+
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+
+#include "cream/data/token_dataset.h"
+#include "cream/data/window_loader.h"
+#include "cream/io/checkpoint_folder.h"
+#include "cream/io/tokenizer.h"
+#include "cream/model/weights.h"
+#include "cream/positions/sampler.h"
+#include "cream/train/adamw.h"
+#include "cream/train/batch.h"
+#include "cream/train/run_folder.h"
+#include "cream/train/grad.h"
+#include "cream/train/metrics.h"
+#include "cream/train/progress.h"
+#include "cream/train/rope_setup.h"
+#include "cream/train/schedule.h"
+#include "cream/train/signals.h"
+#include "cream/train/trainer_state.h"
+#include "cream/util/error.h"
+#include "cream/util/fs.h"
+#include "cream/util/log.h"
+#include "cream/util/rng.h"
+
+namespace cream::train {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+torch::Device select_device(config::Device wanted) {
+  const bool cuda = torch::cuda::is_available();
+  if (wanted == config::Device::cuda) {
+    CREAM_CHECK(cuda, "model.device: cuda was asked for but no CUDA device is available to this build");
+    return torch::Device(torch::kCUDA, 0);
+  }
+  if (wanted == config::Device::auto_select && cuda) return torch::Device(torch::kCUDA, 0);
+  return torch::kCPU;
+}
+
+void set_thread_count(int64_t threads) {
+  const auto cores = static_cast<int64_t>(std::thread::hardware_concurrency());
+  const int64_t count = threads > 0 ? threads : std::max<int64_t>(1, cores);
+  if (at::get_num_threads() != count) at::set_num_threads(static_cast<int>(count));
+}
+
+// The tokenizer the run copies into its checkpoints and checks the data against:
+// model.tokenizer when given explicitly (must load), or the model folder's
+// tokenizer.model when the folder has one.
+std::unique_ptr<io::Tokenizer> open_tokenizer(const config::ExperimentConfig& config) {
+  const auto& path = config.model.tokenizer;
+  if (path.empty()) return nullptr;
+  const bool folder_default = !config.model.path.empty() && fs::path(path) == fs::path(config.model.path) / "tokenizer.model";
+  if (folder_default && !fs::exists(path)) {
+    log::warn("no tokenizer.model in {}: checkpoints will not carry one, data checked by vocab size only",
+              config.model.path);
+    return nullptr;
+  }
+  return std::make_unique<io::Tokenizer>(path);
+}
+
+// A model trained from scratch follows its tokenizer's vocabulary and special ids.
+void adopt_tokenizer(model::LlamaConfig& model_config, const io::Tokenizer& tokenizer) {
+  if (model_config.vocab_size != tokenizer.vocab_size()) {
+    log::info("vocab_size {} -> {} to match {}", model_config.vocab_size, tokenizer.vocab_size(),
+              tokenizer.path().string());
+    model_config.vocab_size = tokenizer.vocab_size();
+  }
+  if (tokenizer.bos_id() >= 0) model_config.bos_token_id = tokenizer.bos_id();
+  if (tokenizer.eos_id() >= 0) model_config.eos_token_ids = {tokenizer.eos_id()};
+}
+
+data::WindowLoaderOptions loader_options(const config::ExperimentConfig& config, int64_t target, int64_t min,
+                                         uint64_t seed, bool shuffle) {
+  data::WindowLoaderOptions options;
+  options.target_length = static_cast<uint64_t>(target);
+  options.min_length = static_cast<uint64_t>(min);
+  options.seed = seed;
+  options.shuffle = shuffle;
+  options.short_docs = config.data.short_docs == config::ShortDocs::pack ? data::ShortDocs::kPack : data::ShortDocs::kSkip;
+  return options;
+}
+
+ScheduleOptions schedule_options(const config::ExperimentConfig& config) {
+  ScheduleOptions options;
+  options.kind = parse_schedule_kind(config::to_string(config.schedule.name));
+  options.warmup = parse_warmup_kind(config::to_string(config.schedule.warmup_type));
+  options.lr = config.optim.lr;
+  options.min_lr = config.schedule.min_lr;
+  options.warmup_steps = config.schedule.warmup_steps;
+  options.total_steps = config.train.steps;
+  return options;
+}
+
+// HF Trainer's rule: no weight decay on biases and normalisation weights.
+bool decays(const std::string& name) {
+  const bool bias = name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
+  return !bias && name.find("norm") == std::string::npos;
+}
+
+std::vector<torch::Tensor> tensors_of(const std::vector<NamedParameter>& params) {
+  std::vector<torch::Tensor> out;
+  for (const auto& p : params) out.push_back(p.tensor);
+  return out;
+}
+
+std::string format_number(double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%.6g", value);
+  return buffer;
+}
+
+}  // namespace
+
+struct Trainer::Impl {
+  config::ExperimentConfig config;
+  TrainOptions options;
+  TrainHooks hooks;
+  torch::Device device{torch::kCPU};
+  fs::path run_dir;
+  model::LlamaConfig model_config;
+  std::unique_ptr<io::Tokenizer> tokenizer;
+
+  model::LlamaForCausalLM master{nullptr};   // float32 weights the optimizer updates
+  model::LlamaForCausalLM compute{nullptr};  // == master in fp32; a bf16 copy in bf16
+  std::unique_ptr<AdamW> optimizer;
+  std::unique_ptr<LrSchedule> schedule;
+
+  std::unique_ptr<data::TokenDataset> train_data;
+  std::unique_ptr<data::TokenDataset> valid_data;
+  std::unique_ptr<data::WindowLoader> loader;
+  std::unique_ptr<positions::Sampler> sampler;
+  util::Rng sampler_rng;
+  std::unique_ptr<MetricsLog> metrics;
+  int64_t step = 0;
+
+  Impl(config::ExperimentConfig cfg, TrainOptions opts, TrainHooks hks)
+      : config(std::move(cfg)), options(opts), hooks(std::move(hks)) {}
+
+  bool mixed() const { return config.model.dtype == config::Dtype::bf16; }
+
+  void setup() {
+    set_thread_count(config.model.threads);
+    device = select_device(config.model.device);
+    run_dir = config.checkpoint.output_dir;
+    for (const auto& warning : config.warnings()) log::warn("config: {}", warning);
+    CREAM_CHECK(!config.data.train.empty(), config.source + ": data.train: required to train");
+
+    tokenizer = open_tokenizer(config);
+    model_config = source_model_config(config);
+    if (tokenizer && config.model.path.empty()) adopt_tokenizer(model_config, *tokenizer);
+    model_config = apply_rope_section(model_config, config);
+    model_config.torch_dtype = "float32";
+
+    setup_data();
+    const auto checkpoint = find_resume_checkpoint();
+    setup_model(checkpoint ? std::optional<fs::path>(checkpoint->path) : std::nullopt);
+    setup_optimizer();
+    if (checkpoint) restore_trainer_state(checkpoint->path);
+
+    fs::create_directories(run_dir);
+    config::write_resolved_config(config, run_dir);
+    log::info("resolved config ({}):\n{}", (run_dir / config::kResolvedConfigName).string(), config::to_yaml(config));
+    metrics = std::make_unique<MetricsLog>(
+        run_dir / "metrics.jsonl", step > 0 ? MetricsStart::resume_after(step) : MetricsStart::fresh(),
+        MetricsLog::memory_probe(device.is_cuda()));
+  }
+
+  void setup_data() {
+    train_data = std::make_unique<data::TokenDataset>(config.data.train);
+    check_data(*train_data);
+    sampler = std::make_unique<positions::Sampler>(config.positions.sampler_options());
+    sampler_rng = positions::sampler_stream(static_cast<uint64_t>(config.train.seed), 0);
+    loader = std::make_unique<data::WindowLoader>(
+        *train_data, loader_options(config, config.positions.target_length, sampler->min_window_length(),
+                                    static_cast<uint64_t>(config.train.seed), true));
+    if (!config.data.valid.empty()) {
+      valid_data = std::make_unique<data::TokenDataset>(config.data.valid);
+      check_data(*valid_data);
+      // Every evaluation length must find windows now, not at the first evaluation.
+      for (const int64_t length : config.eval.every > 0 ? config.eval.lengths : std::vector<int64_t>{}) {
+        auto options = loader_options(config, length, length, 0, false);
+        options.log_plan = false;
+        try {
+          data::WindowLoader probe(*valid_data, options);
+        } catch (const Error& e) {
+          throw Error(config.source + ": eval.lengths: " + std::to_string(length) + ": " + e.what());
+        }
+      }
+    } else if (config.eval.every > 0) {
+      log::warn("eval.every is {} but data.valid is not set: no validation during training", config.eval.every);
+    }
+  }
+
+  void check_data(const data::TokenDataset& dataset) const {
+    if (tokenizer) {
+      dataset.check_compatible(tokenizer->sha256(), model_config.vocab_size);
+    } else {
+      CREAM_CHECK(dataset.manifest().vocab_size <= model_config.vocab_size,
+                  dataset.folder().string() + ": tokenizer vocabulary (" +
+                      std::to_string(dataset.manifest().vocab_size) + ") is larger than the model's vocab_size (" +
+                      std::to_string(model_config.vocab_size) + ")");
+    }
+  }
+
+  std::optional<CheckpointRef> find_resume_checkpoint() const {
+    const auto latest = latest_complete_checkpoint(run_dir);
+    if (!options.resume) {
+      CREAM_CHECK(!latest, "checkpoint.output_dir: " + run_dir.string() + " already holds checkpoint " +
+                               latest->path.filename().string() + ": pass --resume to continue it, or choose another output_dir");
+      return std::nullopt;
+    }
+    if (!latest) {
+      log::info("--resume: no complete checkpoint in {}, starting from step 0", run_dir.string());
+      return std::nullopt;
+    }
+    const auto saved = config::load_experiment(latest->path / config::kResolvedConfigName);
+    for (const auto& change : config::check_resume(saved, config, options.force))
+      log::warn("--force: {} changed from {} to {}", change.key_path, change.before, change.after);
+    log::info("resuming from {}", latest->path.string());
+    return latest;
+  }
+
+  void setup_model(const std::optional<fs::path>& checkpoint) {
+    const auto master_options = torch::TensorOptions().dtype(torch::kFloat).device(device);
+    if (checkpoint) {
+      master = model::load_model(model_config, io::CheckpointFolder(*checkpoint), device, torch::kFloat);
+    } else if (!config.model.path.empty()) {
+      master = model::load_model(model_config, io::CheckpointFolder(config.model.path), device, torch::kFloat);
+    } else {
+      master = model::LlamaForCausalLM(model_config, master_options);
+      model::initialize_weights(*master, static_cast<uint64_t>(config.train.seed));
+    }
+    if (mixed()) {
+      compute = model::LlamaForCausalLM(model_config, torch::TensorOptions().dtype(torch::kBFloat16).device(device));
+      copy_masters_to_compute();
+    } else {
+      compute = master;
+    }
+    compute->model->activation_checkpointing = config.train.activation_checkpointing;
+    log::info("model: {} parameters, {} layers, hidden {}, rope {} (factor {}), {} on {}",
+              model_config.num_parameters(), model_config.num_hidden_layers, model_config.hidden_size,
+              model::rope_type_name(model_config.rope.type), model_config.rope.factor,
+              config::to_string(config.model.dtype), device.str());
+  }
+
+  void setup_optimizer() {
+    std::vector<NamedParameter> params;
+    for (const auto& item : master->named_parameters()) params.push_back({item.key(), item.value(), decays(item.key())});
+    AdamWOptions adamw;
+    adamw.beta1 = config.optim.betas[0];
+    adamw.beta2 = config.optim.betas[1];
+    adamw.eps = config.optim.eps;
+    adamw.weight_decay = config.optim.weight_decay;
+    optimizer = std::make_unique<AdamW>(std::move(params), adamw);
+    schedule = std::make_unique<LrSchedule>(schedule_options(config));
+  }
+
+  void restore_trainer_state(const fs::path& folder) {
+    const auto state = read_trainer_state(folder);
+    read_optimizer_state(folder, *optimizer);
+    step = state.step;
+    sampler_rng = util::Rng::from_state_string(state.sampler_rng);
+    sampler->restore(state.sampler_draws, state.sampler_batch_branch);
+    loader->restore(state.loader);
+    CREAM_CHECK(optimizer->step_count() == step, (folder / kOptimizerStateFile).string() + ": optimizer step " +
+                                                     std::to_string(optimizer->step_count()) +
+                                                     " does not match the trainer step " + std::to_string(step));
+  }
+
+  void copy_masters_to_compute() {
+    torch::NoGradGuard no_grad;
+    auto targets = compute->parameters();
+    auto sources = master->parameters();
+    for (size_t i = 0; i < targets.size(); ++i) targets[i].copy_(sources[i]);
+  }
+
+  // bf16: the compute gradients, in float32, become the master gradients.
+  void copy_grads_to_masters() {
+    if (!mixed()) return;
+    auto sources = compute->parameters();
+    auto targets = master->parameters();
+    for (size_t i = 0; i < targets.size(); ++i) {
+      if (sources[i].grad().defined()) targets[i].mutable_grad() = sources[i].grad().to(torch::kFloat);
+      sources[i].mutable_grad() = torch::Tensor();
+    }
+  }
+
+  TrainerState trainer_state() const {
+    TrainerState state;
+    state.step = step;
+    state.sampler_rng = sampler_rng.state_string();
+    state.sampler_draws = sampler->draws();
+    state.sampler_batch_branch = sampler->batch_branch();
+    state.loader = loader->state();
+    state.config_fingerprint = config::fingerprint(config);
+    return state;
+  }
+
+  fs::path save_checkpoint() {
+    const auto state = trainer_state();
+    const auto path = save_checkpoint_atomic(run_dir, step, [&](const fs::path& folder) {
+      util::write_file_atomic(folder / "config.json", model_config.to_json().dump(2) + "\n");
+      io::write_checkpoint(folder, model::model_tensor_sources(*master, io::DType::F32));
+      if (tokenizer) fs::copy_file(tokenizer->path(), folder / "tokenizer.model");
+      write_optimizer_state(folder, *optimizer);
+      write_trainer_state(folder, state);
+      config::write_resolved_config(config, folder);
+    });
+    const auto pruned = prune_checkpoints(run_dir, static_cast<int>(config.checkpoint.keep));
+    log::info("checkpoint {}{}", path.string(), pruned.empty() ? "" : " (older ones pruned)");
+    return path;
+  }
+};
+
+Trainer::Trainer(config::ExperimentConfig config, TrainOptions options, TrainHooks hooks)
+    : impl_(std::make_unique<Impl>(std::move(config), options, std::move(hooks))) {
+  impl_->setup();
+}
+
+Trainer::~Trainer() = default;
+
+int64_t Trainer::step() const { return impl_->step; }
+const config::ExperimentConfig& Trainer::config() const { return impl_->config; }
+const model::LlamaConfig& Trainer::model_config() const { return impl_->model_config; }
+torch::Device Trainer::device() const { return impl_->device; }
+
+std::vector<std::pair<std::string, torch::Tensor>> Trainer::master_weights() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& item : impl_->master->named_parameters()) out.emplace_back(item.key(), item.value().detach());
+  return out;
+}
+
+EvalRecord Trainer::evaluate(int64_t length) {
+  auto& s = *impl_;
+  CREAM_CHECK(s.valid_data, s.config.source + ": data.valid: required for validation");
+  torch::NoGradGuard no_grad;
+  // A fresh, unshuffled loader: every evaluation scores the same windows.
+  auto options = loader_options(s.config, length, length, 0, false);
+  options.log_plan = false;
+  data::WindowLoader windows(*s.valid_data, options);
+  const int64_t wanted = s.config.eval.batches * s.config.train.micro_batch;
+  const int64_t count = std::min<int64_t>(wanted, static_cast<int64_t>(windows.windows_per_epoch()));
+  double loss_sum = 0.0;
+  int64_t labels = 0;
+  for (int64_t done = 0; done < count;) {
+    const int64_t batch = std::min<int64_t>(s.config.train.micro_batch, count - done);
+    std::vector<std::vector<int64_t>> tokens, positions;
+    for (int64_t b = 0; b < batch; ++b) {
+      const auto window = windows.next();
+      tokens.emplace_back(window.tokens.begin(), window.tokens.end());
+      positions.emplace_back(static_cast<size_t>(length));
+      for (int64_t p = 0; p < length; ++p) positions.back()[p] = p;
+    }
+    const auto ids = stack_rows(tokens, s.device);
+    const auto loss = s.compute->loss_sum(ids, stack_rows(positions, s.device), ids);
+    loss_sum += loss.sum.item<double>();
+    labels += loss.count.item<int64_t>();
+    done += batch;
+  }
+  EvalRecord record;
+  record.step = s.step;
+  record.length = length;
+  record.windows = count;
+  record.loss = labels > 0 ? loss_sum / static_cast<double>(labels) : 0.0;
+  record.perplexity = std::exp(record.loss);
+  return record;
+}
+
+TrainResult Trainer::train() {
+  auto& s = *impl_;
+  StopSignalGuard stop_guard;
+  TrainResult result;
+  result.start_step = s.step;
+  const int64_t total = s.config.train.steps;
+  const int64_t accumulation = s.config.accumulation_steps();
+  const int64_t micro_batch = s.config.train.micro_batch;
+  const int64_t sequence_length = s.sampler->sequence_length();
+  const int64_t labels_per_step = accumulation * micro_batch * (sequence_length - 1);
+  const int64_t tokens_per_step = accumulation * micro_batch * sequence_length;
+  const auto clipped = tensors_of(s.optimizer->params());
+  BatchSource source{*s.loader, *s.sampler, s.sampler_rng};
+  EtaEstimator eta;
+  double train_seconds_since_log = 0.0;  // evaluation and saving excluded from tokens/s
+  int64_t tokens_since_log = 0;
+  bool saved_this_step = false;
+  if (s.step >= total) log::info("run already complete at step {} of {}", s.step, total);
+
+  while (s.step < total) {
+    const auto started = Clock::now();
+    // Forward/backward over the micro-batches; gradients accumulate.
+    double loss_sum = 0.0;
+    for (int64_t micro = 0; micro < accumulation; ++micro) {
+      const MicroBatch batch = next_micro_batch(source, micro_batch, s.device);
+      const auto loss = s.compute->loss_sum(batch.tokens, batch.positions, batch.tokens);
+      (loss.sum / static_cast<double>(labels_per_step)).backward();
+      loss_sum += loss.sum.item<double>();
+    }
+    const double loss = loss_sum / static_cast<double>(labels_per_step);
+    if (s.hooks.after_backward) s.hooks.after_backward(s.step, *s.compute);
+    s.copy_grads_to_masters();
+    const double norm = clip_grad_norm(clipped, s.config.train.grad_clip);
+
+    // Stop before the update: the last checkpoint stays the last good state.
+    if (!std::isfinite(loss) || !std::isfinite(norm)) {
+      const auto last = latest_complete_checkpoint(s.run_dir);
+      throw Error("step " + std::to_string(s.step + 1) + ": loss " + format_number(loss) + ", gradient norm " +
+                  format_number(norm) + ": training stopped before the optimizer step (last good checkpoint: " +
+                  (last ? last->path.string() : std::string("none")) + ")");
+    }
+    const double lr = s.schedule->lr_at(s.step);
+    s.optimizer->step(lr);
+    s.optimizer->zero_grad();
+    if (s.mixed()) s.copy_masters_to_compute();
+    ++s.step;
+
+    const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    eta.record_step_seconds(seconds);
+    train_seconds_since_log += seconds;
+    tokens_since_log += tokens_per_step;
+    result.steps.push_back({s.step, loss, lr, norm});
+
+    StepMetrics metrics{s.step, loss, lr, norm, 0.0, nlohmann::json::object()};
+    const bool eval_now = s.valid_data && s.config.eval.every > 0 &&
+                          (s.step % s.config.eval.every == 0 || s.step == total);
+    if (eval_now) {
+      for (const int64_t length : s.config.eval.lengths) {
+        const auto record = evaluate(length);
+        result.evals.push_back(record);
+        metrics.extra["eval_loss_" + std::to_string(length)] = record.loss;
+        metrics.extra["eval_ppl_" + std::to_string(length)] = record.perplexity;
+        log::info("eval step {} length {}: loss {:.4f} ppl {:.3f} ({} windows)", s.step, length, record.loss,
+                  record.perplexity, record.windows);
+      }
+    }
+    if (s.step % s.config.log.every == 0 || s.step == total || eval_now) {
+      metrics.tokens_per_s =
+          train_seconds_since_log > 0 ? static_cast<double>(tokens_since_log) / train_seconds_since_log : 0.0;
+      s.metrics->append(metrics);
+      log::info("{}", format_progress_line({s.step, total, loss, lr, metrics.tokens_per_s, eta.eta_seconds(total - s.step)}));
+      train_seconds_since_log = 0.0;
+      tokens_since_log = 0;
+    }
+
+    saved_this_step = (s.config.checkpoint.every > 0 && s.step % s.config.checkpoint.every == 0) || s.step == total;
+    if (saved_this_step) result.last_checkpoint = s.save_checkpoint();
+    if (stop_requested()) {
+      log::info("signal {}: stopping after step {}", stop_signal(), s.step);
+      if (!saved_this_step) result.last_checkpoint = s.save_checkpoint();
+      result.stopped_by_signal = true;
+      break;
+    }
+  }
+  result.final_step = s.step;
+  return result;
+}
+
+}  // namespace cream::train
