@@ -1,26 +1,90 @@
 #!/usr/bin/env bash
-# The README's first command: installs and builds if needed, then runs the main
-# job on a built-in small default. Output goes to ${DEMO_DIR:-runs/demo}.
+# The README's first command: the main job end to end on a built-in small default.
+# Installs and builds if needed, then on Debian's perl-doc pages:
+#   corpus -> SentencePiece tokenizer -> token shards -> a small Llama pretrained at
+#   N = 128 -> perplexity at 1x/2x/4x/8x N -> CREAM extension to L = 8N -> the same
+#   perplexities again -> an HF export.
+# About 15 minutes on 2 CPU cores once built. Output in ${DEMO_DIR:-runs/demo}.
+#   PRETRAIN_STEPS, EXTEND_STEPS override the step counts (e.g. for a quick look).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/setup.sh
 BUILD_DIR="${BUILD_DIR:-build}"
-if [ ! -x "$BUILD_DIR/cream" ]; then
-  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-fi
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$BUILD_DIR" --target cream -j "$(nproc)" >/dev/null
-CREAM="$BUILD_DIR/cream"
+CREAM="$(pwd)/$BUILD_DIR/cream"
 OUT="${DEMO_DIR:-runs/demo}"
-rm -rf "$OUT" && mkdir -p "$OUT"
+PRETRAIN_STEPS="${PRETRAIN_STEPS:-600}"
+EXTEND_STEPS="${EXTEND_STEPS:-200}"
+N=128
+LENGTHS="128,256,512,1024"
+rm -rf "$OUT" && mkdir -p "$OUT/corpus/train" "$OUT/corpus/valid" "$OUT/corpus/test"
 
-echo "== cream init: a tiny random Llama in HF layout"
-"$CREAM" init --preset tiny --out "$OUT/tiny" --seed 0
-echo "== cream inspect"
-"$CREAM" inspect "$OUT/tiny"
-echo "== cream logits at positions far beyond the window (RoPE angles in float64)"
-"$CREAM" logits --model "$OUT/tiny" --tokens "1 5 9 42" --positions "0 700 4095 262143" \
-  --out "$OUT/logits.safetensors"
-echo "== cream positions: where CREAM puts 4096 positions inside a 32768 window"
-"$CREAM" positions --method cream --train-length 4096 --target-length 32768 --samples 200 --seed 0 \
-  --stats "$OUT/positions-cream.json"
+echo "== corpus: perl-doc .pod pages, split by document (every 10th valid, the next test)"
+i=0
+for pod in $(ls /usr/share/perl/*/pod/*.pod | sort); do
+  case $((i % 10)) in
+    0) split=valid ;;
+    1) split=test ;;
+    *) split=train ;;
+  esac
+  cp "$pod" "$OUT/corpus/$split/"
+  i=$((i + 1))
+done
+echo "   $(ls "$OUT/corpus/train" | wc -l) train, $(ls "$OUT/corpus/valid" | wc -l) valid, $(ls "$OUT/corpus/test" | wc -l) test documents"
+
+echo "== tokenizer: SentencePiece BPE, 2000 pieces, trained on the train split"
+cat "$OUT"/corpus/train/*.pod > "$OUT/corpus/train.txt"
+spm_train --input="$OUT/corpus/train.txt" --model_prefix="$OUT/tokenizer" --vocab_size=2000 \
+  --model_type=bpe --normalization_rule_name=identity --remove_extra_whitespaces=false \
+  --byte_fallback=true --input_sentence_size=200000 --shuffle_input_sentence=true \
+  --minloglevel=2 >/dev/null 2>&1
+for split in train valid test; do
+  "$CREAM" data prepare --tokenizer "$OUT/tokenizer.model" --input "$OUT"/corpus/$split/*.pod \
+    --out "$OUT/data/$split" --quiet
+done
+
+echo "== base model: random init, then pretraining at N = $N ($PRETRAIN_STEPS steps)"
+"$CREAM" init --model-config configs/demo/model.json --tokenizer "$OUT/tokenizer.model" --out "$OUT/init" --seed 0
+"$CREAM" train -c configs/demo/pretrain.yaml --set model.path="$OUT/init" \
+  --set data.train="$OUT/data/train" --set data.valid="$OUT/data/valid" \
+  --set checkpoint.output_dir="$OUT/pretrain" --set train.steps="$PRETRAIN_STEPS" \
+  --set checkpoint.every="$PRETRAIN_STEPS" --set eval.every="$PRETRAIN_STEPS"
+BASE="$OUT/pretrain/$(printf 'step-%06d' "$PRETRAIN_STEPS")"
+
+ppl() {  # ppl NAME MODEL [extra flags]: truncate-mode perplexity on the test split
+  local name="$1" model="$2"
+  shift 2
+  "$CREAM" eval ppl --model "$model" --data "$OUT/data/test" --lengths "$LENGTHS" --mode truncate \
+    --docs 20 --out "$OUT/ppl-$name.json" "$@"
+}
+echo "== perplexity before extension (base model as is, and with linear x8 interpolation, no tuning)"
+ppl base "$BASE"
+ppl base-linear8 "$BASE" --rope-scaling "linear:8:$N"
+
+echo "== CREAM extension to L = 8N = 1024 ($EXTEND_STEPS steps on 128-token sequences)"
+"$CREAM" train -c configs/demo/extend-cream.yaml --set model.path="$BASE" \
+  --set data.train="$OUT/data/train" --set data.valid="$OUT/data/valid" \
+  --set checkpoint.output_dir="$OUT/extend-cream" --set train.steps="$EXTEND_STEPS" \
+  --set checkpoint.every="$EXTEND_STEPS" --set eval.every="$EXTEND_STEPS"
+EXTENDED="$OUT/extend-cream/$(printf 'step-%06d' "$EXTEND_STEPS")"
+
+echo "== perplexity after extension"
+ppl cream "$EXTENDED"
+
+echo "== export: a plain HF folder (bf16, sharded safetensors, tokenizer, generation_config.json)"
+"$CREAM" export --checkpoint "$EXTENDED" --out "$OUT/export" --dtype bf16
+"$CREAM" inspect "$OUT/export"
+
+echo "== summary (test split, truncate protocol, ppl_token)"
+/usr/bin/python3 - "$OUT" "$LENGTHS" <<'PY'
+import json, sys
+out, lengths = sys.argv[1], sys.argv[2].split(",")
+print(f"{'model':<28}" + "".join(f"{l:>10}" for l in lengths))
+for name, label in [("base", "base (N=128, no scaling)"), ("base-linear8", "base + linear x8, no tuning"),
+                    ("cream", "CREAM-extended (linear x8)")]:
+    record = json.load(open(f"{out}/ppl-{name}.json"))
+    by_length = {str(r["length"]): r["ppl_token"] for r in record["results"]}
+    print(f"{label:<28}" + "".join(f"{by_length.get(l, float('nan')):>10.2f}" for l in lengths))
+PY

@@ -161,14 +161,14 @@ std::vector<ConfigChange> diff_for_resume(const ExperimentConfig& saved, const E
 
 std::vector<ConfigChange> check_resume(const ExperimentConfig& saved, const ExperimentConfig& current, bool force) {
   auto changes = diff_for_resume(saved, current);
-  if (changes.empty() || force) return changes;
-  std::string listed;
+  std::string refused;
   for (const auto& change : changes) {
-    listed += (listed.empty() ? "" : "; ") + change.key_path + " " + change.before + " -> " + change.after +
-              (change.protected_key ? " (must not change on resume)" : "");
+    if (!change.protected_key) continue;
+    refused += (refused.empty() ? "" : "; ") + change.key_path + " " + change.before + " -> " + change.after;
   }
-  throw cream::Error(current.source + ": differs from the run's saved config " + saved.source + ": " + listed +
-                     "; use --force to resume anyway");
+  if (refused.empty() || force) return changes;
+  throw cream::Error(current.source + ": differs from the run's saved config " + saved.source + " in keys that " +
+                     "must not change on resume: " + refused + "; use --force to resume anyway");
 }
 
 void write_resolved_config(const ExperimentConfig& config, const std::filesystem::path& run_dir) {

@@ -227,7 +227,8 @@ struct Trainer::Impl {
     }
     const auto saved = config::load_experiment(latest->path / config::kResolvedConfigName);
     for (const auto& change : config::check_resume(saved, config, options.force))
-      log::warn("--force: {} changed from {} to {}", change.key_path, change.before, change.after);
+      log::warn("resume: {} changed from {} to {}{}", change.key_path, change.before, change.after,
+                change.protected_key ? " (allowed by --force)" : "");
     log::info("resuming from {}", latest->path.string());
     return latest;
   }

@@ -74,9 +74,14 @@ TEST(ConfigResume, ChangedConfigRefusesToResumeWithoutForce) {
     FAIL() << "resumed with a changed config";
   } catch (const cream::Error& e) {
     EXPECT_EQ(std::string(e.what()),
-              "cfg.yaml: differs from the run's saved config runs/x/config.yaml: rope.type linear -> ntk (must not "
-              "change on resume); train.steps 10 -> 20; use --force to resume anyway");
+              "cfg.yaml: differs from the run's saved config runs/x/config.yaml in keys that must not change on "
+              "resume: rope.type linear -> ntk; use --force to resume anyway");
   }
+  // Unprotected changes (more steps, another lr) resume without --force and are reported.
+  const auto longer = parse_experiment(kMinimal, "cfg.yaml", {"train.steps=20"});
+  const auto allowed = check_resume(saved, longer, false);
+  ASSERT_EQ(allowed.size(), 1u);
+  EXPECT_EQ(allowed[0].key_path, "train.steps");
   const auto forced = check_resume(saved, current, true);
   ASSERT_EQ(forced.size(), 2u);
   EXPECT_EQ(forced[0].key_path, "rope.type");

@@ -171,11 +171,12 @@ TEST_F(StopAndResume, RefusesAChangedConfigUnlessForced) {
                {"positions.sigma"});
   // A fresh start must not mix with the existing checkpoints.
   expect_error([&] { Trainer t(tiny_experiment(run, {"checkpoint.every=3"})); }, {"--resume", "step-000004"});
-  // log.every is not protected but still a change: refused, then accepted with --force.
-  expect_error([&] { Trainer t(tiny_experiment(run, {"checkpoint.every=3", "log.every=2"}), options); },
-               {"log.every"});
+  // log.every is not protected: the run resumes without --force.
+  Trainer relogged(tiny_experiment(run, {"checkpoint.every=3", "log.every=2"}), options);
+  EXPECT_EQ(relogged.step(), 4);
+  // The protected change goes through with --force.
   options.force = true;
-  Trainer forced(tiny_experiment(run, {"checkpoint.every=3", "log.every=2"}), options);
+  Trainer forced(tiny_experiment(run, {"checkpoint.every=3", "positions.sigma=2.0"}), options);
   EXPECT_EQ(forced.step(), 4);
   EXPECT_EQ(forced.train().final_step, 6);
 }

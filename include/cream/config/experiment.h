@@ -103,9 +103,11 @@ struct ConfigChange {
 // document order.
 std::vector<ConfigChange> diff_for_resume(const ExperimentConfig& saved, const ExperimentConfig& current);
 
-// The --resume policy: any change refuses to resume (one cream::Error line
-// listing the changes) unless `force`; with `force` the changes are returned
-// so that the caller can log them.
+// The --resume policy: a change to a resume-protected key (the model, its dtype
+// and tokenizer, the data stream, the lengths, the sampler, the RoPE scaling)
+// refuses to resume (one cream::Error line listing them) unless `force`. Other
+// changes (steps, lr, logging, checkpoint cadence, ...) are allowed. Every
+// change is returned so that the caller can log it.
 std::vector<ConfigChange> check_resume(const ExperimentConfig& saved, const ExperimentConfig& current,
                                        bool force);
 
