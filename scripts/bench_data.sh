@@ -5,13 +5,13 @@
 # and the ratio (cream / spm_encode). cream's count includes one BOS per document
 # and whole documents (newlines are tokens); spm_encode encodes line by line.
 #
-# Usage: scripts/bench_data.sh [CREAM_BINARY]
+# Usage: scripts/bench_data.sh [CREAM_BINARY]   (default build/cream)
 #   env: BENCH_DIR (work folder, default /tmp/cream_bench_data; the corpus and the
 #        SentencePiece model are reused when present), TARGET_MB (default 30),
 #        THREADS (cream --threads, default 0 = all cores), VOCAB (default 8000).
 set -euo pipefail
 
-CREAM=${1:-build-data/cream}
+CREAM=${1:-build/cream}
 BENCH_DIR=${BENCH_DIR:-/tmp/cream_bench_data}
 TARGET_MB=${TARGET_MB:-30}
 THREADS=${THREADS:-0}
