@@ -192,7 +192,7 @@ void fill_folder(const fs::path& folder, const PrepareOptions& options, const io
   {
     OrderedPool<EncodeTask, EncodeResult> pool(
         threads, [&](const EncodeTask& task) { return encode_task(task, tokenizer, settings); });
-    const size_t max_in_flight = static_cast<size_t>(threads) * 3;  // bounds memory, keeps workers busy
+    const size_t max_in_flight = static_cast<size_t>(threads) * 16;  // bounds memory; deep enough that one long document does not idle the other workers
     EncodeTask task;
     for (;;) {
       while (pool.in_flight() < max_in_flight && reader.next(task)) pool.submit(std::move(task));
