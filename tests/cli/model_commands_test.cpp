@@ -126,7 +126,8 @@ TEST_F(ModelCommands, LogitsErrorsAreOneLineAndLeaveNoOutput) {
 }
 
 TEST(Cli, EveryCommandHasHelpAndUnknownInputIsOneLine) {
-  for (const char* command : {"init", "inspect", "logits", "positions", "data", "version"}) {
+  for (const char* command : {"init", "inspect", "logits", "positions", "data", "version", "train", "export", "eval",
+                              "eval ppl", "data prepare", "generate"}) {
     auto help = run_cream(std::string(command) + " --help");
     EXPECT_EQ(help.status, 0) << command;
     EXPECT_TRUE(contains(help.output, "--help")) << command;
