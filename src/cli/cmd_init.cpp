@@ -40,18 +40,6 @@ model::LlamaConfig initial_config(const InitOptions& options) {
                                 : model::preset(options.preset);
 }
 
-// The model must cover the tokenizer's ids: the vocabulary follows the tokenizer.
-void adopt_tokenizer(model::LlamaConfig& config, const io::Tokenizer& tokenizer) {
-  if (config.vocab_size != tokenizer.vocab_size()) {
-    log::info("vocab_size {} -> {} to match {}", config.vocab_size, tokenizer.vocab_size(),
-              tokenizer.path().string());
-    config.vocab_size = tokenizer.vocab_size();
-  }
-  if (tokenizer.bos_id() >= 0) config.bos_token_id = tokenizer.bos_id();
-  if (tokenizer.eos_id() >= 0) config.eos_token_ids = {tokenizer.eos_id()};
-  config.validate("init");
-}
-
 void run_init(const InitOptions& options) {
   auto config = initial_config(options);
   const auto dtype = parse_float_dtype(options.dtype, "--dtype");
@@ -59,7 +47,8 @@ void run_init(const InitOptions& options) {
   std::unique_ptr<io::Tokenizer> tokenizer;
   if (!options.tokenizer.empty()) {
     tokenizer = std::make_unique<io::Tokenizer>(options.tokenizer);
-    adopt_tokenizer(config, *tokenizer);
+    model::adopt_tokenizer(config, *tokenizer);
+    config.validate("init");
   }
   config.torch_dtype = model::hf_dtype_name(dtype);
   log::info("init: {} parameters, {} -> {}", config.num_parameters(), io::dtype_name(dtype), options.out);

@@ -50,6 +50,13 @@ int main(int argc, char** argv) {
   std::sort(entries.begin(), entries.end(),
             [](const auto& a, const auto& b) { return a.order < b.order; });
   for (const auto& entry : entries) entry.setup(app);
+  // CLI11 would only say "A subcommand is required" for a misspelt command.
+  if (argc >= 2 && argv[1][0] != '-') {
+    const bool known = std::any_of(entries.begin(), entries.end(), [&](const auto& e) { return e.name == argv[1]; });
+    std::string names;
+    for (const auto& entry : entries) names += (names.empty() ? "" : ", ") + entry.name;
+    if (!known) return fail("unknown command '" + std::string(argv[1]) + "' (commands: " + names + ")");
+  }
 
   try {
     app.parse(argc, argv);

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "cream/model/weights.h"
+#include "cream/util/log.h"
 
 namespace cream::model {
 namespace {
@@ -46,6 +47,15 @@ std::vector<io::TensorSource> random_tensor_sources(const LlamaConfig& config, u
     sources.push_back(std::move(source));
   }
   return sources;
+}
+
+void adopt_tokenizer(LlamaConfig& config, const io::Tokenizer& tokenizer) {
+  if (config.vocab_size != tokenizer.vocab_size()) {
+    log::info("vocab_size {} -> {} to match {}", config.vocab_size, tokenizer.vocab_size(), tokenizer.path().string());
+    config.vocab_size = tokenizer.vocab_size();
+  }
+  if (tokenizer.bos_id() >= 0) config.bos_token_id = tokenizer.bos_id();
+  if (tokenizer.eos_id() >= 0) config.eos_token_ids = {tokenizer.eos_id()};
 }
 
 }  // namespace cream::model

@@ -15,6 +15,7 @@
 #include "cream/data/window_loader.h"
 #include "cream/io/checkpoint_folder.h"
 #include "cream/io/tokenizer.h"
+#include "cream/model/random_init.h"
 #include "cream/model/weights.h"
 #include "cream/positions/sampler.h"
 #include "cream/train/adamw.h"
@@ -68,17 +69,6 @@ std::unique_ptr<io::Tokenizer> open_tokenizer(const config::ExperimentConfig& co
     return nullptr;
   }
   return std::make_unique<io::Tokenizer>(path);
-}
-
-// A model trained from scratch follows its tokenizer's vocabulary and special ids.
-void adopt_tokenizer(model::LlamaConfig& model_config, const io::Tokenizer& tokenizer) {
-  if (model_config.vocab_size != tokenizer.vocab_size()) {
-    log::info("vocab_size {} -> {} to match {}", model_config.vocab_size, tokenizer.vocab_size(),
-              tokenizer.path().string());
-    model_config.vocab_size = tokenizer.vocab_size();
-  }
-  if (tokenizer.bos_id() >= 0) model_config.bos_token_id = tokenizer.bos_id();
-  if (tokenizer.eos_id() >= 0) model_config.eos_token_ids = {tokenizer.eos_id()};
 }
 
 data::WindowLoaderOptions loader_options(const config::ExperimentConfig& config, int64_t target, int64_t min,
@@ -159,7 +149,7 @@ struct Trainer::Impl {
 
     tokenizer = open_tokenizer(config);
     model_config = source_model_config(config);
-    if (tokenizer && config.model.path.empty()) adopt_tokenizer(model_config, *tokenizer);
+    if (tokenizer && config.model.path.empty()) model::adopt_tokenizer(model_config, *tokenizer);
     model_config = apply_rope_section(model_config, config);
     model_config.torch_dtype = "float32";
 

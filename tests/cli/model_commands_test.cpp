@@ -132,6 +132,10 @@ TEST(Cli, EveryCommandHasHelpAndUnknownInputIsOneLine) {
     EXPECT_EQ(help.status, 0) << command;
     EXPECT_TRUE(contains(help.output, "--help")) << command;
   }
+  auto misspelt = run_cream("trian -c x.yaml");
+  EXPECT_EQ(misspelt.status, 1);
+  EXPECT_TRUE(contains(misspelt.stderr_text, "unknown command 'trian'") && contains(misspelt.stderr_text, "train"))
+      << misspelt.stderr_text;
   auto unknown = run_cream("init --preset tiny --bogus-flag 1 --out /tmp/x");
   EXPECT_NE(unknown.status, 0);
   EXPECT_EQ(cream::test::line_count(unknown.stderr_text), 1) << unknown.stderr_text;

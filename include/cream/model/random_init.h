@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cream/io/safetensors.h"
+#include "cream/io/tokenizer.h"
 #include "cream/model/config.h"
 
 namespace cream::model {
@@ -17,5 +18,9 @@ namespace cream::model {
 // initialize_weights(model, seed, std) on a model built in memory.
 std::vector<io::TensorSource> random_tensor_sources(const LlamaConfig& config, uint64_t seed, io::DType out,
                                                     double std = 0.02);
+
+// A model created from scratch follows its tokenizer: vocab_size (logged when it changes)
+// and the BOS/EOS ids the tokenizer defines.
+void adopt_tokenizer(LlamaConfig& config, const io::Tokenizer& tokenizer);
 
 }  // namespace cream::model
