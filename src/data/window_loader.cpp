@@ -5,7 +5,7 @@
 
 #include "cream/util/error.h"
 #include "cream/util/log.h"
-#include "shuffle.h"
+#include "cream/util/rng.h"
 
 namespace cream::data {
 
@@ -87,8 +87,10 @@ void WindowLoader::shuffle_for_epoch() {
   order_.resize(plan_.size());
   std::iota(order_.begin(), order_.end(), uint64_t(0));
   if (!options_.shuffle) return;
-  Xoshiro256 rng(epoch_seed(options_.seed, epoch_));
-  fisher_yates(order_, rng);
+  // Fisher-Yates with our portable generator (std::shuffle's algorithm is unspecified),
+  // one independent stream per epoch.
+  auto rng = util::Rng::derive(options_.seed, epoch_);
+  for (size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[rng.uniform_below(i)]);
 }
 
 void WindowLoader::read_packed(uint64_t stream_offset, uint64_t length, int32_t* out) const {
