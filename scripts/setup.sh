@@ -13,6 +13,7 @@ PACKAGES=(
   libgtest-dev googletest
   python3 python3-numpy python3-torch python3-matplotlib   # reference generators and plots
   perl-doc               # plain English text for demos and haystacks
+  wordnet-base           # adjective / noun lists for LongChat-Lines labels
   time bc                # scripts/bench_data.sh
 )
 

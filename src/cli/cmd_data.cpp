@@ -1,5 +1,9 @@
 // `cream data prepare`: tokenize JSONL / plain-text inputs into token shards.
+// `cream data synth`: synthetic retrieval documents (passkey, lines, kv) as JSONL.
+#include <cstdio>
 #include <filesystem>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -7,6 +11,9 @@
 
 #include "command_registry.h"
 #include "cream/data/prepare.h"
+#include "cream/data/prompts.h"
+#include "cream/data/synth.h"
+#include "cream/io/tokenizer.h"
 
 namespace cream::cli {
 namespace {
@@ -37,8 +44,82 @@ void run_prepare(const PrepareArgs& args) {
   data::prepare(options);
 }
 
+struct SynthArgs {
+  std::string tokenizer;
+  std::string task;
+  int64_t count = 0;
+  std::string out;
+  uint64_t seed = 0;
+  data::SynthOptions defaults;
+  std::vector<int64_t> lengths = defaults.lengths;
+  std::vector<int64_t> lines = defaults.lines;
+  std::vector<int64_t> pairs = defaults.pairs;
+  std::string chat_template = "none";
+  int64_t context_tokens = 0;
+  std::string haystack;
+  std::string word_lists = "/usr/share/wordnet";
+};
+
+void run_synth(const SynthArgs& args) {
+  data::SynthOptions options;
+  options.task = data::parse_synth_task(args.task);
+  options.count = args.count;
+  options.seed = args.seed;
+  options.lengths = args.lengths;
+  options.lines = args.lines;
+  options.pairs = args.pairs;
+  options.chat = data::parse_chat_template(args.chat_template);
+  options.context_tokens = args.context_tokens;
+  data::check_synth_options(options);  // before the (slow) word lists and haystack
+
+  const io::Tokenizer tokenizer(args.tokenizer);
+  std::optional<data::WordLists> words;
+  std::optional<data::Haystack> haystack;
+  data::SynthSources sources;
+  if (options.task == data::SynthTask::lines) sources.words = &words.emplace(data::load_word_lists(args.word_lists));
+  if (options.context_tokens > 0) {
+    std::optional<std::filesystem::path> file;
+    if (!args.haystack.empty()) file = args.haystack;
+    sources.haystack = &haystack.emplace(data::load_haystack(tokenizer, file));
+  }
+  const data::SynthSummary summary = data::write_synth(tokenizer, options, sources, args.out);
+  std::printf("wrote %lld %s examples to %s (mean %.1f tokens)\n", static_cast<long long>(summary.count),
+              data::synth_task_name(options.task), args.out.c_str(), summary.mean_tokens);
+}
+
+void setup_synth(CLI::App& data) {
+  auto* synth = data.add_subcommand(
+      "synth",
+      "Write synthetic retrieval documents (passkey, LongChat-Lines, key-value) as JSONL for `data prepare`: "
+      "the eval prompt followed by its answer, at a random depth, optionally inside natural text");
+  auto args = std::make_shared<SynthArgs>();
+  synth->add_option("--tokenizer", args->tokenizer, "SentencePiece tokenizer.model")->required();
+  synth->add_option("--task", args->task, "passkey | lines | kv")->required();
+  synth->add_option("--count", args->count, "Number of examples")->required();
+  synth->add_option("--out", args->out, "Output .jsonl (written atomically)")->required();
+  synth->add_option("--seed", args->seed, "Seed; example i uses Rng::derive(seed, i)")->capture_default_str();
+  synth->add_option("--lengths", args->lengths, "passkey: prompt lengths in tokens, one drawn per example")
+      ->delimiter(',')
+      ->capture_default_str();
+  synth->add_option("--lines", args->lines, "lines: record counts, one drawn per example")
+      ->delimiter(',')
+      ->capture_default_str();
+  synth->add_option("--pairs", args->pairs, "kv: JSON pair counts, one drawn per example")
+      ->delimiter(',')
+      ->capture_default_str();
+  synth->add_option("--chat-template", args->chat_template, "none | vicuna")->capture_default_str();
+  synth->add_option("--context-tokens", args->context_tokens,
+                    "Embed each example at a random offset in this many tokens of natural text (0: off)")
+      ->capture_default_str();
+  synth->add_option("--haystack", args->haystack,
+                    "Plain-text file for --context-tokens (default: prose of perl-doc's .pod files)");
+  synth->add_option("--word-lists", args->word_lists, "Folder with WordNet's index.adj and index.noun (lines task)")
+      ->capture_default_str();
+  synth->callback([args] { run_synth(*args); });
+}
+
 void setup_data(CLI::App& root) {
-  auto* data = root.add_subcommand("data", "Prepare training data (tokenize into token shards)");
+  auto* data = root.add_subcommand("data", "Prepare training data (tokenize into token shards; synthesize retrieval documents)");
   data->require_subcommand(1);
   auto* prepare = data->add_subcommand(
       "prepare",
@@ -60,6 +141,7 @@ void setup_data(CLI::App& root) {
   prepare->add_flag("--force", args->force, "Replace an existing --out folder");
   prepare->add_flag("--quiet", args->quiet, "No progress line");
   prepare->callback([args] { run_prepare(*args); });
+  setup_synth(*data);
 }
 
 const bool kRegistered = register_command("data", 70, setup_data);

@@ -30,6 +30,12 @@ void check_options(const model::LlamaForCausalLMImpl& model, const std::vector<i
   CREAM_CHECK(options.top_p > 0 && options.top_p <= 1, "generate: --top-p must be in (0, 1]");
 }
 
+// Logits [vocab] of the last row of hidden states [1, T, hidden]: only that row is
+// projected, so a long prompt never builds [T, vocab] logits.
+torch::Tensor last_logits(model::LlamaForCausalLMImpl& model, const torch::Tensor& hidden) {
+  return torch::matmul(hidden[0][-1], model.output_weight().t());
+}
+
 }  // namespace
 
 int64_t pick_token(const torch::Tensor& logits, const GenerateOptions& options, at::Generator& generator) {
@@ -56,12 +62,13 @@ GenerateResult generate(model::LlamaForCausalLMImpl& model, const std::vector<in
   std::vector<int64_t> sequence = prompt;
   model::KVCache cache;
   // The prompt once; with the cache, later steps feed only the newest token.
-  auto logits = model.forward(as_row(sequence, device), position_row(0, sequence.size(), device),
-                              options.use_cache ? &cache : nullptr);
+  const auto prompt_hidden = model.hidden_states(as_row(sequence, device), position_row(0, sequence.size(), device),
+                                                 options.use_cache ? &cache : nullptr);  // [1, T, hidden]
+  auto logits = last_logits(model, prompt_hidden);
   GenerateResult result;
   const auto start = std::chrono::steady_clock::now();
   for (int64_t step = 0; step < options.max_new_tokens; ++step) {
-    const int64_t next = pick_token(logits[0][-1], options, generator);
+    const int64_t next = pick_token(logits, options, generator);
     result.tokens.push_back(next);
     sequence.push_back(next);
     if (std::find(options.stop_ids.begin(), options.stop_ids.end(), next) != options.stop_ids.end()) {
@@ -70,9 +77,10 @@ GenerateResult generate(model::LlamaForCausalLMImpl& model, const std::vector<in
     }
     if (step + 1 == options.max_new_tokens) break;
     const int64_t length = static_cast<int64_t>(sequence.size());
-    logits = options.use_cache
-                 ? model.forward(as_row({next}, device), position_row(length - 1, length, device), &cache)
-                 : model.forward(as_row(sequence, device), position_row(0, length, device));
+    logits = last_logits(model, options.use_cache ? model.hidden_states(as_row({next}, device),
+                                                                         position_row(length - 1, length, device), &cache)
+                                                  : model.hidden_states(as_row(sequence, device),
+                                                                        position_row(0, length, device)));
   }
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result.tokens_per_s = result.seconds > 0 ? result.tokens.size() / result.seconds : 0;

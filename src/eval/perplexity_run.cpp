@@ -3,6 +3,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "cream/eval/model_overrides.h"
 #include "cream/eval/perplexity.h"
 #include "cream/io/checkpoint_folder.h"
 #include "cream/model/weights.h"
@@ -14,15 +15,6 @@ namespace cream::eval {
 namespace {
 
 namespace fs = std::filesystem;
-
-// The longest window the (possibly overridden) rope scaling was made for.
-int64_t supported_window(const model::LlamaConfig& config) {
-  int64_t window = config.max_position_embeddings;
-  if (config.rope.type != model::RopeType::Default)
-    window = std::max(window, static_cast<int64_t>(std::llround(config.rope.factor *
-                                                                static_cast<double>(config.original_window()))));
-  return window;
-}
 
 void check_tokenizer(const data::TokenDataset& data, const fs::path& model_folder, const model::LlamaConfig& config) {
   const auto tokenizer = model_folder / "tokenizer.model";
@@ -61,19 +53,14 @@ nlohmann::json run_perplexity(const PerplexityRequest& request) {
   CREAM_CHECK(fs::is_directory(model_folder), "--model: " + model_folder.string() + " is not a folder");
   check_options(request.options);
   auto config = model::LlamaConfig::from_file(model_folder / "config.json");
-  if (request.rope_override) {
-    config.rope = parse_rope_override(*request.rope_override, config);
-    config.validate("--rope-scaling " + *request.rope_override);
-  }
+  const RopeOverrides overrides{request.rope_override, request.rope_params};
+  apply_rope_overrides(config, overrides);
   const data::TokenDataset data(data_folder);
   check_tokenizer(data, model_folder, config);
   const auto chosen = select_documents(data, request.options);
   const auto& lengths = request.options.lengths;
   const int64_t longest = *std::max_element(lengths.begin(), lengths.end());
-  if (longest > supported_window(config))
-    log::warn("eval ppl: length {} is beyond the model's window of {} tokens (max_position_embeddings {}{})", longest,
-              supported_window(config), config.max_position_embeddings,
-              config.rope.type == model::RopeType::Default ? "" : ", with its rope scaling");
+  warn_beyond_window(config, longest, "eval ppl");
   const bool truncate = request.options.mode == PerplexityMode::Truncate;
   const auto documents = read_documents(data, chosen, truncate ? longest : 0);
 
@@ -82,6 +69,8 @@ nlohmann::json run_perplexity(const PerplexityRequest& request) {
   const auto results = evaluate_perplexity(*model, documents, request.options);
   auto record = perplexity_json(model_folder.string(), config, request.rope_override, data_folder.string(),
                                 request.options, chosen, results);
+  record["rope_params"] = request.rope_params;
+  record["window"] = supported_window(config);
   record["dtype"] = model::hf_dtype_name(model::io_dtype(request.dtype));
   record["device"] = request.device.str();
   return record;

@@ -107,6 +107,7 @@ struct PerplexityRequest {
   std::string data_folder;
   PerplexityOptions options;
   std::optional<std::string> rope_override;  // TYPE:FACTOR[:ORIGINAL]
+  std::vector<std::string> rope_params;      // key=value, after rope_override (model_overrides.h)
   torch::ScalarType dtype = torch::kFloat;
   torch::Device device = torch::kCPU;
 };

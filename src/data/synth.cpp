@@ -1,0 +1,178 @@
+#include "cream/data/synth.h"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "cream/util/error.h"
+#include "cream/util/fs.h"
+#include "cream/util/rng.h"
+
+namespace cream::data {
+namespace {
+
+void check_list(const std::vector<int64_t>& values, const std::string& flag, int64_t minimum) {
+  CREAM_CHECK(!values.empty(), flag + ": the list is empty");
+  for (const int64_t value : values)
+    CREAM_CHECK(value >= minimum,
+                flag + ": " + std::to_string(value) + " is below the minimum " + std::to_string(minimum));
+}
+
+template <typename T>
+const T& pick(const std::vector<T>& values, util::Rng& rng) {
+  return values[rng.uniform_below(values.size())];
+}
+
+RetrievalPrompt build_example_prompt(const io::Tokenizer& tokenizer, const SynthOptions& options,
+                                     const SynthSources& sources, double depth, util::Rng& rng) {
+  switch (options.task) {
+    case SynthTask::passkey: {
+      PasskeyOptions passkey;
+      passkey.length = pick(options.lengths, rng);
+      passkey.depth_percent = depth;
+      passkey.key = draw_passkey(rng);
+      passkey.chat = options.chat;
+      try {
+        return build_passkey(tokenizer, passkey);
+      } catch (const Error& e) {
+        throw Error(std::string("--lengths: ") + e.what());
+      }
+    }
+    case SynthTask::lines: {
+      CREAM_CHECK(sources.words != nullptr, "synth: the lines task needs word lists");
+      LinesOptions lines;
+      lines.lines = pick(options.lines, rng);
+      lines.depth_percent = depth;
+      lines.chat = options.chat;
+      return build_lines(tokenizer, *sources.words, lines, rng);
+    }
+    case SynthTask::kv: {
+      KeyValueOptions kv;
+      kv.pairs = pick(options.pairs, rng);
+      kv.gold_index = std::llround(depth / 100.0 * static_cast<double>(kv.pairs - 1));
+      kv.chat = options.chat;
+      return build_key_value(tokenizer, kv, rng);
+    }
+  }
+  throw Error("synth: unknown task");
+}
+
+// Moves `start` forward to the next token that begins a word ("▁..."), so the natural
+// context does not open in the middle of one; stays put when none is near.
+int64_t word_start(const io::Tokenizer& tokenizer, const std::vector<int32_t>& ids, int64_t start, int64_t limit) {
+  for (int64_t i = start; i < std::min<int64_t>(limit, start + 16); ++i)
+    if (tokenizer.piece(ids[i]).rfind("\xE2\x96\x81", 0) == 0) return i;
+  return start;
+}
+
+// Embeds `example` at a random token offset inside natural text (see synth.h).
+void embed_in_context(const io::Tokenizer& tokenizer, const SynthOptions& options, const Haystack& haystack,
+                      util::Rng& rng, SynthExample& example) {
+  const int64_t separator = static_cast<int64_t>(encode_continuation(tokenizer, "\n\n").size());
+  const int64_t own = static_cast<int64_t>(tokenizer.encode(example.text).size()) + 2 * separator;
+  CREAM_CHECK(own <= options.context_tokens, "--context-tokens " + std::to_string(options.context_tokens) +
+                                                 " is shorter than the example (" + std::to_string(own) +
+                                                 " tokens with its separators)");
+  const int64_t natural = options.context_tokens - own;
+  const int64_t available = static_cast<int64_t>(haystack.ids.size());
+  CREAM_CHECK(natural <= available, "haystack " + haystack.source + " has " + std::to_string(available) +
+                                        " tokens, fewer than the " + std::to_string(natural) +
+                                        " natural tokens --context-tokens " + std::to_string(options.context_tokens) +
+                                        " needs");
+  const int64_t start =
+      word_start(tokenizer, haystack.ids, rng.uniform_int(0, available - natural), available - natural + 1);
+  const int64_t before = rng.uniform_int(0, natural);
+  const auto at = [&](int64_t offset) { return haystack.ids.begin() + start + offset; };
+  const std::string prefix = tokenizer.decode({at(0), at(before)});
+  const std::string suffix = tokenizer.decode({at(before), at(natural)});
+  std::string text = prefix.empty() ? "" : prefix + "\n\n";
+  text += example.text;
+  if (!suffix.empty()) text += "\n\n" + suffix;
+  example.text = std::move(text);
+  example.context_offset = before;
+}
+
+}  // namespace
+
+SynthTask parse_synth_task(const std::string& name) {
+  if (name == "passkey") return SynthTask::passkey;
+  if (name == "lines") return SynthTask::lines;
+  if (name == "kv") return SynthTask::kv;
+  throw Error("--task: unknown task '" + name + "' (valid: passkey, lines, kv)");
+}
+
+const char* synth_task_name(SynthTask task) {
+  switch (task) {
+    case SynthTask::passkey:
+      return "passkey";
+    case SynthTask::lines:
+      return "lines";
+    case SynthTask::kv:
+      return "kv";
+  }
+  return "?";
+}
+
+void check_synth_options(const SynthOptions& options) {
+  CREAM_CHECK(options.count >= 1, "--count: " + std::to_string(options.count) + " must be at least 1");
+  CREAM_CHECK(options.context_tokens >= 0,
+              "--context-tokens: " + std::to_string(options.context_tokens) + " must not be negative");
+  switch (options.task) {
+    case SynthTask::passkey:
+      return check_list(options.lengths, "--lengths", 1);
+    case SynthTask::lines:
+      return check_list(options.lines, "--lines", 1);
+    case SynthTask::kv:
+      return check_list(options.pairs, "--pairs", 1);
+  }
+}
+
+nlohmann::json SynthExample::to_json() const {
+  return {{"text", text},
+          {"task", task},
+          {"answer", answer},
+          {"depth_percent", depth_percent},
+          {"prompt_tokens", prompt_tokens},
+          {"tokens", tokens},
+          {"context_offset", context_offset},
+          {"details", details}};
+}
+
+SynthExample synth_example(const io::Tokenizer& tokenizer, const SynthOptions& options, const SynthSources& sources,
+                           int64_t index) {
+  util::Rng rng = util::Rng::derive(options.seed, static_cast<uint64_t>(index));
+  const double depth = 100.0 * rng.uniform01();
+  const RetrievalPrompt prompt = build_example_prompt(tokenizer, options, sources, depth, rng);
+  SynthExample example;
+  example.text = prompt.text + " " + prompt.answer;
+  example.task = synth_task_name(options.task);
+  example.answer = prompt.answer;
+  example.depth_percent = prompt.depth_percent;
+  example.prompt_tokens = static_cast<int64_t>(prompt.ids.size());
+  example.details = prompt.details;
+  if (options.context_tokens > 0) {
+    CREAM_CHECK(sources.haystack != nullptr, "synth: --context-tokens needs a haystack");
+    embed_in_context(tokenizer, options, *sources.haystack, rng, example);
+  }
+  example.tokens = static_cast<int64_t>(tokenizer.encode(example.text).size());
+  return example;
+}
+
+SynthSummary write_synth(const io::Tokenizer& tokenizer, const SynthOptions& options, const SynthSources& sources,
+                         const std::filesystem::path& out) {
+  check_synth_options(options);
+  std::ostringstream jsonl;
+  SynthSummary summary;
+  int64_t total_tokens = 0;
+  for (int64_t i = 0; i < options.count; ++i) {
+    const SynthExample example = synth_example(tokenizer, options, sources, i);
+    jsonl << example.to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    total_tokens += example.tokens;
+  }
+  util::write_file_atomic(out, jsonl.str());
+  summary.count = options.count;
+  summary.mean_tokens = static_cast<double>(total_tokens) / static_cast<double>(options.count);
+  return summary;
+}
+
+}  // namespace cream::data
