@@ -213,7 +213,7 @@ evaluate() {  # evaluate NAME MODEL LENGTH [rope flags]: ppl at N..8N, retrieval
     --scoring forced --out "$prefix.passkey.json" >/dev/null
   "$CREAM" eval lines "${common[@]}" --lines "$(lines_for "$length")" --depths "$DEPTHS" --trials "$TRIALS" \
     --out "$prefix.lines.json" >/dev/null
-  "$CREAM" eval kv "${common[@]}" --pairs "$(pairs_for "$length")" --gold-positions "$(gold_for "$length")" \
+  "$CREAM" eval kv "${common[@]}" --max-new-tokens 40 --pairs "$(pairs_for "$length")" --gold-positions "$(gold_for "$length")" \
     --trials "$TRIALS" --out "$prefix.kv.json" >/dev/null
   touch "$prefix.done"
 }
