@@ -6,6 +6,7 @@
 #include <torch/cuda.h>
 
 #include "cream/util/error.h"
+#include "cream/util/parse.h"
 
 namespace cream::cli {
 
@@ -24,15 +25,9 @@ std::vector<int64_t> parse_int_list(const std::string& text, const std::string& 
   std::vector<int64_t> values;
   std::string item;
   while (in >> item) {
-    size_t used = 0;
-    int64_t value = 0;
-    try {
-      value = std::stoll(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    CREAM_CHECK(used == item.size() && !item.empty(), flag + ": '" + item + "' is not an integer");
-    values.push_back(value);
+    const auto value = util::parse_integer(item);
+    CREAM_CHECK(value.has_value(), flag + ": '" + item + "' is not an integer");
+    values.push_back(*value);
   }
   CREAM_CHECK(!values.empty(), flag + ": expected at least one integer");
   return values;

@@ -20,6 +20,7 @@
 #include "cream/model/weights.h"
 #include "cream/util/error.h"
 #include "cream/util/fs.h"
+#include "cream/util/parse.h"
 
 namespace cream::cli {
 namespace {
@@ -83,15 +84,9 @@ std::vector<double> parse_number_list(const std::string& text, const std::string
   std::istringstream in(spaced);
   std::vector<double> values;
   for (std::string item; in >> item;) {
-    size_t used = 0;
-    double value = 0;
-    try {
-      value = std::stod(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    CREAM_CHECK(used == item.size() && std::isfinite(value), flag + ": '" + item + "' is not a number");
-    values.push_back(value);
+    const auto value = util::parse_real(item);
+    CREAM_CHECK(value.has_value(), flag + ": '" + item + "' is not a number");
+    values.push_back(*value);
   }
   CREAM_CHECK(!values.empty(), flag + ": expected at least one number");
   return values;

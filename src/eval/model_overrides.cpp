@@ -7,6 +7,7 @@
 #include "cream/eval/perplexity.h"
 #include "cream/util/error.h"
 #include "cream/util/log.h"
+#include "cream/util/parse.h"
 
 namespace cream::eval {
 namespace {
@@ -20,29 +21,15 @@ std::string joined_keys() {
 }
 
 double positive_number(const std::string& key, const std::string& value) {
-  size_t used = 0;
-  double number = 0.0;
-  try {
-    number = std::stod(value, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  CREAM_CHECK(used == value.size() && used > 0 && std::isfinite(number) && number > 0.0,
-              "--rope-param " + key + ": '" + value + "' is not a positive number");
-  return number;
+  const auto number = util::parse_real(value);
+  CREAM_CHECK(number && *number > 0.0, "--rope-param " + key + ": '" + value + "' is not a positive number");
+  return *number;
 }
 
 int64_t positive_integer(const std::string& key, const std::string& value) {
-  size_t used = 0;
-  long long number = 0;
-  try {
-    number = std::stoll(value, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  CREAM_CHECK(used == value.size() && used > 0 && number > 0,
-              "--rope-param " + key + ": '" + value + "' is not a positive integer");
-  return static_cast<int64_t>(number);
+  const auto number = util::parse_integer(value);
+  CREAM_CHECK(number && *number > 0, "--rope-param " + key + ": '" + value + "' is not a positive integer");
+  return *number;
 }
 
 bool boolean(const std::string& key, const std::string& value) {

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "cream/util/error.h"
+#include "cream/util/parse.h"
 
 namespace cream::eval {
 namespace {
@@ -16,29 +17,15 @@ namespace {
 constexpr int64_t kIgnore = -100;
 
 double parse_positive_double(const std::string& text, const std::string& what) {
-  size_t used = 0;
-  double value = 0.0;
-  try {
-    value = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  CREAM_CHECK(used == text.size() && used > 0 && std::isfinite(value) && value > 0.0,
-              "--rope-scaling: " + what + " '" + text + "' is not a positive number");
-  return value;
+  const auto value = util::parse_real(text);
+  CREAM_CHECK(value && *value > 0.0, "--rope-scaling: " + what + " '" + text + "' is not a positive number");
+  return *value;
 }
 
 int64_t parse_positive_int(const std::string& text, const std::string& what) {
-  size_t used = 0;
-  long long value = 0;
-  try {
-    value = std::stoll(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  CREAM_CHECK(used == text.size() && used > 0 && value > 0,
-              "--rope-scaling: " + what + " '" + text + "' is not a positive integer");
-  return static_cast<int64_t>(value);
+  const auto value = util::parse_integer(text);
+  CREAM_CHECK(value && *value > 0, "--rope-scaling: " + what + " '" + text + "' is not a positive integer");
+  return *value;
 }
 
 std::vector<std::string> split(const std::string& text, char separator) {
