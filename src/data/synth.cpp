@@ -23,6 +23,40 @@ const T& pick(const std::vector<T>& values, util::Rng& rng) {
   return values[rng.uniform_below(values.size())];
 }
 
+bool starts_word(const io::Tokenizer& tokenizer, int32_t id) {
+  return tokenizer.piece(id).rfind("\xE2\x96\x81", 0) == 0;  // "▁"
+}
+
+// The repeat task: whole words (a "▁" piece and its continuation pieces, not blank, no line break)
+// taken from random places of the haystack until the passage has `length` tokens.
+RetrievalPrompt build_repeat(const io::Tokenizer& tokenizer, const Haystack& haystack, int64_t length,
+                             util::Rng& rng) {
+  const auto size = static_cast<int64_t>(haystack.ids.size());
+  CREAM_CHECK(size >= 2, "haystack " + haystack.source + " is too short for the repeat task");
+  std::vector<int32_t> passage;
+  int64_t words = 0;
+  for (int64_t tries = 0; static_cast<int64_t>(passage.size()) < length; ++tries) {
+    CREAM_CHECK(tries < 100 * length + 1000, "haystack " + haystack.source + " holds too few words for --task repeat");
+    int64_t start = rng.uniform_int(0, size - 1);
+    if (!starts_word(tokenizer, haystack.ids[start])) continue;
+    int64_t end = start + 1;
+    while (end < size && end - start < 8 && !starts_word(tokenizer, haystack.ids[end])) ++end;
+    const std::vector<int32_t> word(haystack.ids.begin() + start, haystack.ids.begin() + end);
+    const std::string text = tokenizer.decode(word);
+    if (text.find('\n') != std::string::npos || text.find_first_not_of(' ') == std::string::npos) continue;
+    passage.insert(passage.end(), word.begin(), word.end());
+    ++words;
+  }
+  RetrievalPrompt prompt;
+  prompt.answer = tokenizer.decode(passage);
+  prompt.answer.erase(0, prompt.answer.find_first_not_of(' '));  // "Copy: " brings the space
+  prompt.text = "Copy: " + prompt.answer + "\nAgain:";
+  prompt.ids = tokenizer.encode(prompt.text);
+  prompt.ids.insert(prompt.ids.begin(), tokenizer.bos_id());
+  prompt.details = {{"task", "repeat"}, {"passage_tokens", passage.size()}, {"words", words}};
+  return prompt;
+}
+
 RetrievalPrompt build_example_prompt(const io::Tokenizer& tokenizer, const SynthOptions& options,
                                      const SynthSources& sources, double depth, util::Rng& rng) {
   switch (options.task) {
@@ -53,6 +87,9 @@ RetrievalPrompt build_example_prompt(const io::Tokenizer& tokenizer, const Synth
       kv.chat = options.chat;
       return build_key_value(tokenizer, kv, rng);
     }
+    case SynthTask::repeat:
+      CREAM_CHECK(sources.haystack != nullptr, "synth: the repeat task needs a haystack");
+      return build_repeat(tokenizer, *sources.haystack, pick(options.lengths, rng), rng);
   }
   throw Error("synth: unknown task");
 }
@@ -61,7 +98,7 @@ RetrievalPrompt build_example_prompt(const io::Tokenizer& tokenizer, const Synth
 // context does not open in the middle of one; stays put when none is near.
 int64_t word_start(const io::Tokenizer& tokenizer, const std::vector<int32_t>& ids, int64_t start, int64_t limit) {
   for (int64_t i = start; i < std::min<int64_t>(limit, start + 16); ++i)
-    if (tokenizer.piece(ids[i]).rfind("\xE2\x96\x81", 0) == 0) return i;
+    if (starts_word(tokenizer, ids[i])) return i;
   return start;
 }
 
@@ -98,7 +135,8 @@ SynthTask parse_synth_task(const std::string& name) {
   if (name == "passkey") return SynthTask::passkey;
   if (name == "lines") return SynthTask::lines;
   if (name == "kv") return SynthTask::kv;
-  throw Error("--task: unknown task '" + name + "' (valid: passkey, lines, kv)");
+  if (name == "repeat") return SynthTask::repeat;
+  throw Error("--task: unknown task '" + name + "' (valid: passkey, lines, kv, repeat)");
 }
 
 const char* synth_task_name(SynthTask task) {
@@ -109,6 +147,8 @@ const char* synth_task_name(SynthTask task) {
       return "lines";
     case SynthTask::kv:
       return "kv";
+    case SynthTask::repeat:
+      return "repeat";
   }
   return "?";
 }
@@ -119,6 +159,7 @@ void check_synth_options(const SynthOptions& options) {
               "--context-tokens: " + std::to_string(options.context_tokens) + " must not be negative");
   switch (options.task) {
     case SynthTask::passkey:
+    case SynthTask::repeat:
       return check_list(options.lengths, "--lengths", 1);
     case SynthTask::lines:
       return check_list(options.lines, "--lines", 1);

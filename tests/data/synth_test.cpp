@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 #include <regex>
+#include <sstream>
 
 #include "cream/util/fs.h"
 #include "prompt_test_support.h"
@@ -111,6 +112,29 @@ TEST(SynthExamples, ContextEmbedsTheExampleInNaturalText) {
   EXPECT_TRUE(saw_prefix);
 }
 
+TEST(SynthExamples, RepeatCopiesAPassageOfHaystackWords) {
+  const auto& tok = prompt_tokenizer();
+  const Haystack hay = load_haystack(tok, haystack_file(3000));
+  const std::string hay_text = tok.decode(hay.ids);
+  auto options = options_for(SynthTask::repeat, 6);
+  options.lengths = {20, 50};
+  for (int64_t i = 0; i < 6; ++i) {
+    const SynthExample example = synth_example(tok, options, {nullptr, &hay}, i);
+    EXPECT_EQ(example.task, "repeat");
+    EXPECT_EQ(example.text, "Copy: " + example.answer + "\nAgain: " + example.answer);
+    const auto passage = tok.encode(example.answer);
+    const auto asked = example.details["passage_tokens"].get<int64_t>();
+    EXPECT_TRUE(asked >= 20 && asked < 28 || asked >= 50 && asked < 58) << asked;
+    EXPECT_NEAR(static_cast<double>(passage.size()), static_cast<double>(asked), 3.0);
+    EXPECT_EQ(example.answer.find('\n'), std::string::npos);
+    // Every word of the passage is a word of the haystack.
+    std::istringstream words(example.answer);
+    for (std::string word; words >> word;) EXPECT_NE(hay_text.find(word), std::string::npos) << word;
+    EXPECT_EQ(synth_example(tok, options, {nullptr, &hay}, i).text, example.text);
+  }
+  expect_error([&] { synth_example(tok, options, {nullptr, nullptr}, 0); }, {"repeat", "haystack"});
+}
+
 TEST(SynthExamples, ContextErrorsNameTheFlagAndTheHaystack) {
   const auto& tok = prompt_tokenizer();
   const auto file = haystack_file(300);
@@ -170,7 +194,7 @@ TEST(SynthWrite, BadOptionsNameTheFlagAndLeaveNoFile) {
   options = options_for(SynthTask::lines);
   options.lines = {-3};
   expect_error([&] { check_synth_options(options); }, {"--lines", "-3"});
-  expect_error([] { parse_synth_task("needle"); }, {"--task", "needle", "passkey, lines, kv"});
+  expect_error([] { parse_synth_task("needle"); }, {"--task", "needle", "passkey, lines, kv, repeat"});
 
   // A failure part-way (the 10-token passkey cannot be built) leaves nothing behind.
   options = options_for(SynthTask::passkey, 3);

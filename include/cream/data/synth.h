@@ -21,9 +21,13 @@
 
 namespace cream::data {
 
-enum class SynthTask { passkey, lines, kv };
+// passkey / lines / kv: the eval prompts followed by their answers. repeat: a passage of
+// words drawn at random from the haystack, then the same passage again ("Copy: P\nAgain: P"):
+// nothing but copying, the data on which a small model learns induction (predict what followed
+// the previous occurrence of the current token), the mechanism every retrieval task relies on.
+enum class SynthTask { passkey, lines, kv, repeat };
 
-// "passkey" / "lines" / "kv"; throws cream::Error naming --task and the valid names.
+// "passkey" / "lines" / "kv" / "repeat"; throws cream::Error naming --task and the valid names.
 SynthTask parse_synth_task(const std::string& name);
 const char* synth_task_name(SynthTask task);
 
@@ -32,7 +36,8 @@ struct SynthOptions {
   int64_t count = 0;  // examples to write (>= 1)
   uint64_t seed = 0;
   std::vector<int64_t> lengths{128, 256,
-                               512};     // passkey: prompt lengths in tokens (BOS included), one drawn per example
+                               512};     // passkey: prompt lengths in tokens (BOS included); repeat:
+                                         // passage lengths in tokens; one drawn per example
   std::vector<int64_t> lines{4, 8, 16};  // lines: record counts, one drawn per example
   std::vector<int64_t> pairs{4, 8, 16};  // kv: pair counts, one drawn per example
   ChatTemplate chat = ChatTemplate::none;
@@ -42,7 +47,7 @@ struct SynthOptions {
 // Throws one line naming the flag (--count, --lengths, --lines, --pairs, --context-tokens).
 void check_synth_options(const SynthOptions& options);
 
-// What the examples are built from: word lists for `lines`, a haystack for context_tokens > 0
+// What the examples are built from: word lists for `lines`, a haystack for `repeat` and context_tokens > 0
 // (either may be null when not needed; a needed one missing is an error).
 struct SynthSources {
   const WordLists* words = nullptr;
@@ -51,7 +56,7 @@ struct SynthSources {
 
 struct SynthExample {
   std::string text;  // the training document
-  std::string task;  // "passkey" / "lines" / "kv"
+  std::string task;  // "passkey" / "lines" / "kv" / "repeat"
   std::string answer;
   double depth_percent = 0;    // the drawn depth (kv: the gold index's depth)
   int64_t prompt_tokens = 0;   // the retrieval prompt's ids (BOS included)
