@@ -60,9 +60,10 @@ PRETRAIN_WARMUP=50 RETRIEVAL_WARMUP=20 EXTEND_WARMUP=10
 # Synthetic documents, task:count. Pretraining: each example whole inside one N-token
 # window of train prose; extension: at a random offset inside one L-token window.
 SYNTH_PRETRAIN=(passkey:5000 lines:3000 kv:2000)
-# Copy documents ("Copy: P\nAgain: P", P random train words): the model learns induction on them
-# first, without which it finds the first token of a pass key but copies none after it.
-REPEAT_DOCS=10000 REPEAT_LENGTHS=16,32,48,64,96
+# Copy documents ("Copy: P\nAgain: P", P = words drawn uniformly from the tokenizer's word
+# pieces): the model learns induction on them first, without which it finds the first token of
+# a pass key but copies none after it.
+REPEAT_DOCS=10000 REPEAT_LENGTHS=16,32,48,64
 SYNTH_EXTEND=(passkey:300 lines:200 kv:200)
 PRETRAIN_LINES=1,2,3 PRETRAIN_PAIRS=1,2   # what fits in N with the 4000-piece tokenizer
 DEPTHS=0,10,20,30,40,50,60,70,80,90,100 TRIALS=10 PPL_DOCS=50
@@ -145,8 +146,7 @@ data() {
       kv) synth "$dir/synth/extend-kv.jsonl" kv "$count" 23 --pairs 1,2,4,8,16 "${ctx[@]}" ;;
     esac
   done
-  synth "$dir/synth/pretrain-repeat.jsonl" repeat "$REPEAT_DOCS" 14 --lengths "$REPEAT_LENGTHS" \
-    --haystack "$WORK/corpus/train.txt"
+  synth "$dir/synth/pretrain-repeat.jsonl" repeat "$REPEAT_DOCS" 14 --lengths "$REPEAT_LENGTHS"
   local corpus="$WORK/corpus"
   "$CREAM" data prepare --tokenizer "$tok" --input "$dir"/synth/pretrain-repeat.jsonl --out "$dir/copy" --quiet
   "$CREAM" data prepare --tokenizer "$tok" --input "$corpus"/train/*.pod "$dir"/synth/pretrain-*.jsonl \

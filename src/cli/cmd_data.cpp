@@ -77,7 +77,7 @@ void run_synth(const SynthArgs& args) {
   std::optional<data::Haystack> haystack;
   data::SynthSources sources;
   if (options.task == data::SynthTask::lines) sources.words = &words.emplace(data::load_word_lists(args.word_lists));
-  if (options.context_tokens > 0 || options.task == data::SynthTask::repeat) {
+  if (options.context_tokens > 0) {
     std::optional<std::filesystem::path> file;
     if (!args.haystack.empty()) file = args.haystack;
     sources.haystack = &haystack.emplace(data::load_haystack(tokenizer, file));
@@ -94,11 +94,11 @@ void setup_synth(CLI::App& data) {
       "the eval prompt followed by its answer, at a random depth, optionally inside natural text");
   auto args = std::make_shared<SynthArgs>();
   synth->add_option("--tokenizer", args->tokenizer, "SentencePiece tokenizer.model")->required();
-  synth->add_option("--task", args->task, "passkey | lines | kv | repeat (a random-word passage, then again)")->required();
+  synth->add_option("--task", args->task, "passkey | lines | kv | repeat (random words, then the same words again)")->required();
   synth->add_option("--count", args->count, "Number of examples")->required();
   synth->add_option("--out", args->out, "Output .jsonl (written atomically)")->required();
   synth->add_option("--seed", args->seed, "Seed; example i uses Rng::derive(seed, i)")->capture_default_str();
-  synth->add_option("--lengths", args->lengths, "passkey: prompt lengths in tokens; repeat: passage lengths; one drawn per example")
+  synth->add_option("--lengths", args->lengths, "passkey: prompt lengths in tokens; repeat: words per passage; one drawn per example")
       ->delimiter(',')
       ->capture_default_str();
   synth->add_option("--lines", args->lines, "lines: record counts, one drawn per example")
@@ -112,7 +112,7 @@ void setup_synth(CLI::App& data) {
                     "Embed each example at a random offset in this many tokens of natural text (0: off)")
       ->capture_default_str();
   synth->add_option("--haystack", args->haystack,
-                    "Plain-text file for --context-tokens and --task repeat (default: prose of perl-doc's .pod files)");
+                    "Plain-text file for --context-tokens (default: prose of perl-doc's .pod files)");
   synth->add_option("--word-lists", args->word_lists, "Folder with WordNet's index.adj and index.noun (lines task)")
       ->capture_default_str();
   synth->callback([args] { run_synth(*args); });

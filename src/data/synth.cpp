@@ -27,33 +27,34 @@ bool starts_word(const io::Tokenizer& tokenizer, int32_t id) {
   return tokenizer.piece(id).rfind("\xE2\x96\x81", 0) == 0;  // "▁"
 }
 
-// The repeat task: whole words (a "▁" piece and its continuation pieces, not blank, no line break)
-// taken from random places of the haystack until the passage has `length` tokens.
-RetrievalPrompt build_repeat(const io::Tokenizer& tokenizer, const Haystack& haystack, int64_t length,
-                             util::Rng& rng) {
-  const auto size = static_cast<int64_t>(haystack.ids.size());
-  CREAM_CHECK(size >= 2, "haystack " + haystack.source + " is too short for the repeat task");
-  std::vector<int32_t> passage;
-  int64_t words = 0;
-  for (int64_t tries = 0; static_cast<int64_t>(passage.size()) < length; ++tries) {
-    CREAM_CHECK(tries < 100 * length + 1000, "haystack " + haystack.source + " holds too few words for --task repeat");
-    int64_t start = rng.uniform_int(0, size - 1);
-    if (!starts_word(tokenizer, haystack.ids[start])) continue;
-    int64_t end = start + 1;
-    while (end < size && end - start < 8 && !starts_word(tokenizer, haystack.ids[end])) ++end;
-    const std::vector<int32_t> word(haystack.ids.begin() + start, haystack.ids.begin() + end);
-    const std::string text = tokenizer.decode(word);
-    if (text.find('\n') != std::string::npos || text.find_first_not_of(' ') == std::string::npos) continue;
-    passage.insert(passage.end(), word.begin(), word.end());
-    ++words;
+// The words of the repeat task: every vocabulary piece that is a whole word on its own
+// ("▁" and at least one printable character, no line break, not a byte or control piece).
+std::vector<int32_t> word_pieces(const io::Tokenizer& tokenizer) {
+  std::vector<int32_t> words;
+  for (int id = 0; id < tokenizer.vocab_size(); ++id) {
+    const std::string piece = tokenizer.piece(id);
+    if (piece.size() <= 3 || piece.rfind("\xE2\x96\x81", 0) != 0) continue;  // "▁" alone or not a word start
+    if (piece.find('\n') != std::string::npos || piece.find('<') == 3) continue;
+    if (tokenizer.decode({id}).find_first_not_of(' ') == std::string::npos) continue;
+    words.push_back(id);
   }
+  return words;
+}
+
+// The repeat task: words drawn uniformly from the vocabulary's word pieces, so that every
+// word is as surprising as any other and only copying predicts the second passage.
+RetrievalPrompt build_repeat(const io::Tokenizer& tokenizer, const std::vector<int32_t>& words, int64_t length,
+                             util::Rng& rng) {
+  CREAM_CHECK(words.size() >= 2, "--task repeat: the tokenizer has fewer than 2 word pieces");
+  std::vector<int32_t> passage;
+  for (int64_t i = 0; i < length; ++i) passage.push_back(pick(words, rng));
   RetrievalPrompt prompt;
   prompt.answer = tokenizer.decode(passage);
   prompt.answer.erase(0, prompt.answer.find_first_not_of(' '));  // "Copy: " brings the space
   prompt.text = "Copy: " + prompt.answer + "\nAgain:";
   prompt.ids = tokenizer.encode(prompt.text);
   prompt.ids.insert(prompt.ids.begin(), tokenizer.bos_id());
-  prompt.details = {{"task", "repeat"}, {"passage_tokens", passage.size()}, {"words", words}};
+  prompt.details = {{"task", "repeat"}, {"words", length}};
   return prompt;
 }
 
@@ -87,9 +88,12 @@ RetrievalPrompt build_example_prompt(const io::Tokenizer& tokenizer, const Synth
       kv.chat = options.chat;
       return build_key_value(tokenizer, kv, rng);
     }
-    case SynthTask::repeat:
-      CREAM_CHECK(sources.haystack != nullptr, "synth: the repeat task needs a haystack");
-      return build_repeat(tokenizer, *sources.haystack, pick(options.lengths, rng), rng);
+    case SynthTask::repeat: {
+      static thread_local const io::Tokenizer* cached_for = nullptr;
+      static thread_local std::vector<int32_t> words;
+      if (cached_for != &tokenizer) words = word_pieces(tokenizer), cached_for = &tokenizer;
+      return build_repeat(tokenizer, words, pick(options.lengths, rng), rng);
+    }
   }
   throw Error("synth: unknown task");
 }

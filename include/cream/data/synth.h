@@ -22,8 +22,8 @@
 namespace cream::data {
 
 // passkey / lines / kv: the eval prompts followed by their answers. repeat: a passage of
-// words drawn at random from the haystack, then the same passage again ("Copy: P\nAgain: P"):
-// nothing but copying, the data on which a small model learns induction (predict what followed
+// words drawn uniformly from the tokenizer's whole-word pieces, then the same passage again
+// ("Copy: P\nAgain: P"): nothing to predict but by copying, the data on which a small model learns induction (predict what followed
 // the previous occurrence of the current token), the mechanism every retrieval task relies on.
 enum class SynthTask { passkey, lines, kv, repeat };
 
@@ -37,7 +37,7 @@ struct SynthOptions {
   uint64_t seed = 0;
   std::vector<int64_t> lengths{128, 256,
                                512};     // passkey: prompt lengths in tokens (BOS included); repeat:
-                                         // passage lengths in tokens; one drawn per example
+                                         // words per passage; one drawn per example
   std::vector<int64_t> lines{4, 8, 16};  // lines: record counts, one drawn per example
   std::vector<int64_t> pairs{4, 8, 16};  // kv: pair counts, one drawn per example
   ChatTemplate chat = ChatTemplate::none;
@@ -47,7 +47,7 @@ struct SynthOptions {
 // Throws one line naming the flag (--count, --lengths, --lines, --pairs, --context-tokens).
 void check_synth_options(const SynthOptions& options);
 
-// What the examples are built from: word lists for `lines`, a haystack for `repeat` and context_tokens > 0
+// What the examples are built from: word lists for `lines`, a haystack for context_tokens > 0
 // (either may be null when not needed; a needed one missing is an error).
 struct SynthSources {
   const WordLists* words = nullptr;
