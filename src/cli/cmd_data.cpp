@@ -75,7 +75,9 @@ void run_synth(const SynthArgs& args) {
   const io::Tokenizer tokenizer(args.tokenizer);
   std::optional<data::WordLists> words;
   std::optional<data::Haystack> haystack;
+  std::vector<int32_t> word_pieces;
   data::SynthSources sources;
+  if (options.task == data::SynthTask::repeat) sources.word_pieces = &(word_pieces = data::repeat_words(tokenizer));
   if (options.task == data::SynthTask::lines) sources.words = &words.emplace(data::load_word_lists(args.word_lists));
   if (options.context_tokens > 0) {
     std::optional<std::filesystem::path> file;

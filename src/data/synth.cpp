@@ -27,20 +27,6 @@ bool starts_word(const io::Tokenizer& tokenizer, int32_t id) {
   return tokenizer.piece(id).rfind("\xE2\x96\x81", 0) == 0;  // "▁"
 }
 
-// The words of the repeat task: every vocabulary piece that is a whole word on its own
-// ("▁" and at least one printable character, no line break, not a byte or control piece).
-std::vector<int32_t> word_pieces(const io::Tokenizer& tokenizer) {
-  std::vector<int32_t> words;
-  for (int id = 0; id < tokenizer.vocab_size(); ++id) {
-    const std::string piece = tokenizer.piece(id);
-    if (piece.size() <= 3 || piece.rfind("\xE2\x96\x81", 0) != 0) continue;  // "▁" alone or not a word start
-    if (piece.find('\n') != std::string::npos || piece.find('<') == 3) continue;
-    if (tokenizer.decode({id}).find_first_not_of(' ') == std::string::npos) continue;
-    words.push_back(id);
-  }
-  return words;
-}
-
 // The repeat task: words drawn uniformly from the vocabulary's word pieces, so that every
 // word is as surprising as any other and only copying predicts the second passage.
 RetrievalPrompt build_repeat(const io::Tokenizer& tokenizer, const std::vector<int32_t>& words, int64_t length,
@@ -88,12 +74,9 @@ RetrievalPrompt build_example_prompt(const io::Tokenizer& tokenizer, const Synth
       kv.chat = options.chat;
       return build_key_value(tokenizer, kv, rng);
     }
-    case SynthTask::repeat: {
-      static thread_local const io::Tokenizer* cached_for = nullptr;
-      static thread_local std::vector<int32_t> words;
-      if (cached_for != &tokenizer) words = word_pieces(tokenizer), cached_for = &tokenizer;
-      return build_repeat(tokenizer, words, pick(options.lengths, rng), rng);
-    }
+    case SynthTask::repeat:
+      CREAM_CHECK(sources.word_pieces != nullptr, "synth: the repeat task needs the tokenizer's word pieces");
+      return build_repeat(tokenizer, *sources.word_pieces, pick(options.lengths, rng), rng);
   }
   throw Error("synth: unknown task");
 }
@@ -134,6 +117,18 @@ void embed_in_context(const io::Tokenizer& tokenizer, const SynthOptions& option
 }
 
 }  // namespace
+
+std::vector<int32_t> repeat_words(const io::Tokenizer& tokenizer) {
+  std::vector<int32_t> words;
+  for (int id = 0; id < tokenizer.vocab_size(); ++id) {
+    const std::string piece = tokenizer.piece(id);
+    if (piece.size() <= 3 || !starts_word(tokenizer, id)) continue;  // "▁" alone or not a word start
+    if (piece.find('\n') != std::string::npos || piece.find('<') == 3) continue;
+    if (tokenizer.decode({id}).find_first_not_of(' ') == std::string::npos) continue;
+    words.push_back(id);
+  }
+  return words;
+}
 
 SynthTask parse_synth_task(const std::string& name) {
   if (name == "passkey") return SynthTask::passkey;

@@ -116,9 +116,11 @@ TEST(SynthExamples, RepeatCopiesAPassageOfRandomWords) {
   const auto& tok = prompt_tokenizer();
   auto options = options_for(SynthTask::repeat, 40);
   options.lengths = {20, 50};
+  const std::vector<int32_t> pieces = repeat_words(tok);
+  const SynthSources sources{nullptr, nullptr, &pieces};
   std::map<std::string, int> seen;
   for (int64_t i = 0; i < options.count; ++i) {
-    const SynthExample example = synth_example(tok, options, {nullptr, nullptr}, i);
+    const SynthExample example = synth_example(tok, options, sources, i);
     EXPECT_EQ(example.task, "repeat");
     EXPECT_EQ(example.text, "Copy: " + example.answer + "\nAgain: " + example.answer);
     EXPECT_EQ(example.answer.find('\n'), std::string::npos);
@@ -132,8 +134,9 @@ TEST(SynthExamples, RepeatCopiesAPassageOfRandomWords) {
     const auto asked = example.details["words"].get<int64_t>();
     EXPECT_TRUE(asked == 20 || asked == 50) << asked;
     EXPECT_EQ(count, asked) << example.answer;
-    EXPECT_EQ(synth_example(tok, options, {nullptr, nullptr}, i).text, example.text);
+    EXPECT_EQ(synth_example(tok, options, sources, i).text, example.text);
   }
+  expect_error([&] { synth_example(tok, options, {}, 0); }, {"repeat", "word pieces"});
   // Uniform over the word pieces: many distinct words, none far above the mean count.
   int most = 0, total = 0;
   for (const auto& [word, n] : seen) most = std::max(most, n), total += n;

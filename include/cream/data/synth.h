@@ -23,8 +23,8 @@ namespace cream::data {
 
 // passkey / lines / kv: the eval prompts followed by their answers. repeat: a passage of
 // words drawn uniformly from the tokenizer's whole-word pieces, then the same passage again
-// ("Copy: P\nAgain: P"): nothing to predict but by copying, the data on which a small model learns induction (predict what followed
-// the previous occurrence of the current token), the mechanism every retrieval task relies on.
+// ("Copy: P\nAgain: P"): only copying (induction: predict what followed the previous
+// occurrence of the current token) predicts the second passage.
 enum class SynthTask { passkey, lines, kv, repeat };
 
 // "passkey" / "lines" / "kv" / "repeat"; throws cream::Error naming --task and the valid names.
@@ -47,12 +47,18 @@ struct SynthOptions {
 // Throws one line naming the flag (--count, --lengths, --lines, --pairs, --context-tokens).
 void check_synth_options(const SynthOptions& options);
 
-// What the examples are built from: word lists for `lines`, a haystack for context_tokens > 0
-// (either may be null when not needed; a needed one missing is an error).
+// What the examples are built from: word lists for `lines`, a haystack for context_tokens > 0,
+// the tokenizer's word pieces (repeat_words) for `repeat` (any may be null when not needed;
+// a needed one missing is an error).
 struct SynthSources {
   const WordLists* words = nullptr;
   const Haystack* haystack = nullptr;
+  const std::vector<int32_t>* word_pieces = nullptr;
 };
+
+// Every vocabulary piece that is a whole word on its own ("▁" and at least one printable
+// character, no line break, not a byte or control piece): the words of the repeat task.
+std::vector<int32_t> repeat_words(const io::Tokenizer& tokenizer);
 
 struct SynthExample {
   std::string text;  // the training document
