@@ -55,17 +55,22 @@ OUT="$(cd "$OUT" && pwd)" WORK="$(cd "$WORK" && pwd)"
 # ---- the budget (one place; --smoke shrinks everything) ---------------------------
 N=256
 HIDDEN=$((128 * SCALE)) HEADS=$((2 * SCALE)) LAYERS=4 VOCAB=4000
+COPY_STEPS=1000 COPY_LENGTH=64 COPY_BATCH=32 COPY_WARMUP=20
 PRETRAIN_STEPS=1500 RETRIEVAL_A_STEPS=400 RETRIEVAL_B_STEPS=1200 EXTEND_STEPS=250 BATCH=8
 PRETRAIN_WARMUP=50 RETRIEVAL_WARMUP=20 EXTEND_WARMUP=10
 # Synthetic documents, task:count. Pretraining: each example whole inside one N-token
 # window of train prose; extension: at a random offset inside one L-token window.
 SYNTH_PRETRAIN=(passkey:5000 lines:3000 kv:2000)
 SYNTH_EXTEND=(passkey:300 lines:200 kv:200)
+# Copy documents ("Copy: 4712 Again: 4712", `--task repeat`): all of phase 0, and a share of
+# the later phases' mixes so that the copying learned first is kept.
+COPY_DOCS=(digits:30000 hex:10000) COPY_KEEP=4000
 PRETRAIN_LINES=1,2,3 PRETRAIN_PAIRS=1,2   # what fits in N with the 4000-piece tokenizer
 DEPTHS=0,10,20,30,40,50,60,70,80,90,100 TRIALS=10 PPL_DOCS=50
 PODS=$(ls /usr/share/perl/*/pod/*.pod | sort)
 if [ "$SMOKE" = 1 ]; then
   HIDDEN=64 HEADS=1 LAYERS=2
+  COPY_STEPS=2 COPY_WARMUP=1 COPY_DOCS=(digits:40 hex:20) COPY_KEEP=20
   PRETRAIN_STEPS=4 RETRIEVAL_A_STEPS=2 RETRIEVAL_B_STEPS=2 EXTEND_STEPS=3 BATCH=2
   PRETRAIN_WARMUP=1 RETRIEVAL_WARMUP=1 EXTEND_WARMUP=1
   SYNTH_PRETRAIN=(passkey:20 lines:10 kv:10) SYNTH_EXTEND=(passkey:4 lines:4 kv:4)
@@ -103,12 +108,12 @@ corpus() {
 tokenizer() {
   local dir="$WORK/tokenizer"
   done_marker "$dir" && return 0
-  stage "tokenizer: SentencePiece BPE, $VOCAB pieces, train split only"
+  stage "tokenizer: SentencePiece BPE, $VOCAB pieces, digits split (as Llama's), train split only"
   rm -rf "$dir" && mkdir -p "$dir"
   spm_train --input="$WORK/corpus/train.txt" --model_prefix="$dir/tokenizer" --vocab_size="$VOCAB" \
     --model_type=bpe --normalization_rule_name=identity --remove_extra_whitespaces=false \
     --byte_fallback=true --input_sentence_size=200000 --shuffle_input_sentence=true \
-    --random_seed=1 --num_threads=1 --minloglevel=2 >/dev/null 2>&1
+    --random_seed=1 --num_threads=1 --split_digits=true --minloglevel=2 >/dev/null 2>&1
   mark_done "$dir"
 }
 
@@ -144,7 +149,18 @@ data() {
       kv) synth "$dir/synth/extend-kv.jsonl" kv "$count" 23 --pairs 1,2,4,8,16 "${ctx[@]}" ;;
     esac
   done
+  local seed=31 units
+  for item in "${COPY_DOCS[@]}"; do  # one or two units, copied one to three times
+    units="${item%%:*}" count="${item##*:}"
+    synth "$dir/synth/copy-$units.jsonl" repeat "$count" "$seed" --units "$units" --lengths 1,1,1,2,2 --repeats 1,2,3
+    synth "$dir/synth/pretrain-copy-$units.jsonl" repeat "$COPY_KEEP" "$((seed + 10))" --units "$units" \
+      --lengths 1,1,1,2,2 --repeats 1,2,3
+    synth "$dir/synth/valid-copy-$units.jsonl" repeat 200 "$((seed + 20))" --units "$units" --lengths 1,2 --repeats 1
+    seed=$((seed + 1))
+  done
   local corpus="$WORK/corpus"
+  "$CREAM" data prepare --tokenizer "$tok" --input "$dir"/synth/copy-*.jsonl --out "$dir/copy" --quiet
+  "$CREAM" data prepare --tokenizer "$tok" --input "$dir"/synth/valid-copy-*.jsonl --out "$dir/copy-valid" --quiet
   "$CREAM" data prepare --tokenizer "$tok" --input "$corpus"/train/*.pod "$dir"/synth/pretrain-*.jsonl \
     --out "$dir/pretrain" --quiet
   "$CREAM" data prepare --tokenizer "$tok" --input "$dir"/synth/pretrain-*.jsonl --out "$dir/pretrain-synth" --quiet
@@ -169,11 +185,18 @@ base() {
  "rope_theta": 10000.0, "tie_word_embeddings": false, "torch_dtype": "float32"}
 EOF
   "$CREAM" init --model-config "$dir/model.json" --tokenizer "$WORK/tokenizer/tokenizer.model" --out "$dir/init" --seed 0
-  # Phase 1: prose mixed with retrieval windows. Phases 2a/2b: retrieval windows only
-  # (each an example inside N tokens of prose), because after phase 1 alone the model
-  # copied no pass key at all (per-token accuracy at chance); 2a (lower lr) was not
-  # enough either, 2b raised per-token passkey accuracy to ~30%.
-  pretrain_phase "$dir/init" "$WORK/data/pretrain" "$dir/pretrain" "$PRETRAIN_STEPS" 2.0e-3 1.0e-4 "$PRETRAIN_WARMUP" 0
+  # Phase 0: copy documents in short windows at a constant lr. Without it the model never
+  # learned to copy (induction: continue what followed the previous occurrence of the
+  # current token) and retrieved only the first token of a pass key; with it the loss drops
+  # suddenly after a few hundred steps (docs/reproduction.md).
+  # Phase 1: prose mixed with retrieval windows (and some copy documents). Phases 2a/2b:
+  # retrieval windows only (each an example inside N tokens of prose, plus copy documents).
+  pretrain_phase "$dir/init" "$WORK/data/copy" "$dir/copy" "$COPY_STEPS" 3.0e-3 3.0e-3 "$COPY_WARMUP" 0 \
+    --set positions.train_length="$COPY_LENGTH" --set positions.target_length="$COPY_LENGTH" \
+    --set eval.lengths="[$COPY_LENGTH]" --set train.global_batch="$COPY_BATCH" --set train.micro_batch="$COPY_BATCH" \
+    --set optim.weight_decay=0 --set data.valid="$WORK/data/copy-valid"
+  pretrain_phase "$dir/copy/$(step_dir "$COPY_STEPS")" "$WORK/data/pretrain" "$dir/pretrain" "$PRETRAIN_STEPS" \
+    2.0e-3 1.0e-4 "$PRETRAIN_WARMUP" 0
   pretrain_phase "$dir/pretrain/$(step_dir "$PRETRAIN_STEPS")" "$WORK/data/pretrain-synth" "$dir/retrieval-a" \
     "$RETRIEVAL_A_STEPS" 1.0e-3 1.0e-4 "$RETRIEVAL_WARMUP" 0
   pretrain_phase "$dir/retrieval-a/$(step_dir "$RETRIEVAL_A_STEPS")" "$WORK/data/pretrain-synth" "$dir/retrieval-b" \
@@ -182,13 +205,14 @@ EOF
   mark_done "$dir"
 }
 step_dir() { printf 'step-%06d' "$1"; }
-pretrain_phase() {  # pretrain_phase FROM DATA OUT STEPS LR MIN_LR WARMUP SEED
+pretrain_phase() {  # pretrain_phase FROM DATA OUT STEPS LR MIN_LR WARMUP SEED [--set overrides]
+  local overrides=("${@:9}")
   "$CREAM" train -c configs/mini/pretrain.yaml --set model.path="$1" \
     --set data.train="$2" --set data.valid="$WORK/data/valid" --set checkpoint.output_dir="$3" \
     --set positions.train_length="$N" --set positions.target_length="$N" --set eval.lengths="[$N]" \
     --set train.steps="$4" --set train.global_batch="$BATCH" --set train.micro_batch="$BATCH" \
     --set optim.lr="$5" --set schedule.min_lr="$6" --set schedule.warmup_steps="$7" --set train.seed="$8" \
-    --set model.threads="$THREADS" --set checkpoint.every="$4" --set eval.every="$4"
+    --set model.threads="$THREADS" --set checkpoint.every="$4" --set eval.every="$4" "${overrides[@]}"
 }
 
 # ---- 5. extensions: one shared budget per method -------------------------------------

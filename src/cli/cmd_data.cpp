@@ -54,6 +54,8 @@ struct SynthArgs {
   std::vector<int64_t> lengths = defaults.lengths;
   std::vector<int64_t> lines = defaults.lines;
   std::vector<int64_t> pairs = defaults.pairs;
+  std::string units = "words";
+  std::vector<int64_t> repeats = defaults.repeats;
   std::string chat_template = "none";
   int64_t context_tokens = 0;
   std::string haystack;
@@ -68,6 +70,8 @@ void run_synth(const SynthArgs& args) {
   options.lengths = args.lengths;
   options.lines = args.lines;
   options.pairs = args.pairs;
+  options.units = data::parse_repeat_units(args.units);
+  options.repeats = args.repeats;
   options.chat = data::parse_chat_template(args.chat_template);
   options.context_tokens = args.context_tokens;
   data::check_synth_options(options);  // before the (slow) word lists and haystack
@@ -77,7 +81,8 @@ void run_synth(const SynthArgs& args) {
   std::optional<data::Haystack> haystack;
   std::vector<int32_t> word_pieces;
   data::SynthSources sources;
-  if (options.task == data::SynthTask::repeat) sources.word_pieces = &(word_pieces = data::repeat_words(tokenizer));
+  if (options.task == data::SynthTask::repeat && options.units == data::RepeatUnits::words)
+    sources.word_pieces = &(word_pieces = data::repeat_words(tokenizer));
   if (options.task == data::SynthTask::lines) sources.words = &words.emplace(data::load_word_lists(args.word_lists));
   if (options.context_tokens > 0) {
     std::optional<std::filesystem::path> file;
@@ -96,17 +101,23 @@ void setup_synth(CLI::App& data) {
       "the eval prompt followed by its answer, at a random depth, optionally inside natural text");
   auto args = std::make_shared<SynthArgs>();
   synth->add_option("--tokenizer", args->tokenizer, "SentencePiece tokenizer.model")->required();
-  synth->add_option("--task", args->task, "passkey | lines | kv | repeat (random words, then the same words again)")->required();
+  synth->add_option("--task", args->task, "passkey | lines | kv | repeat (a random passage, then the same passage again)")->required();
   synth->add_option("--count", args->count, "Number of examples")->required();
   synth->add_option("--out", args->out, "Output .jsonl (written atomically)")->required();
   synth->add_option("--seed", args->seed, "Seed; example i uses Rng::derive(seed, i)")->capture_default_str();
-  synth->add_option("--lengths", args->lengths, "passkey: prompt lengths in tokens; repeat: words per passage; one drawn per example")
+  synth->add_option("--lengths", args->lengths, "passkey: prompt lengths in tokens; repeat: units per passage; one drawn per example")
       ->delimiter(',')
       ->capture_default_str();
   synth->add_option("--lines", args->lines, "lines: record counts, one drawn per example")
       ->delimiter(',')
       ->capture_default_str();
   synth->add_option("--pairs", args->pairs, "kv: JSON pair counts, one drawn per example")
+      ->delimiter(',')
+      ->capture_default_str();
+  synth->add_option("--units", args->units,
+                    "repeat: words (whole-word pieces) | digits | hex (strings of 3-10 distinct characters)")
+      ->capture_default_str();
+  synth->add_option("--repeats", args->repeats, "repeat: copies of the passage, one count drawn per example")
       ->delimiter(',')
       ->capture_default_str();
   synth->add_option("--chat-template", args->chat_template, "none | vicuna")->capture_default_str();

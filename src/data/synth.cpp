@@ -27,20 +27,48 @@ bool starts_word(const io::Tokenizer& tokenizer, int32_t id) {
   return tokenizer.piece(id).rfind("\xE2\x96\x81", 0) == 0;  // "▁"
 }
 
-// The repeat task: words drawn uniformly from the vocabulary's word pieces, so that every
-// word is as surprising as any other and only copying predicts the second passage.
-RetrievalPrompt build_repeat(const io::Tokenizer& tokenizer, const std::vector<int32_t>& words, int64_t length,
-                             util::Rng& rng) {
+// A string of 3 to 10 distinct characters of `alphabet` (a partial Fisher-Yates shuffle).
+std::string distinct_symbols(std::string alphabet, util::Rng& rng) {
+  const auto size = static_cast<int64_t>(alphabet.size());
+  const int64_t length = rng.uniform_int(3, std::min<int64_t>(size, 10));
+  for (int64_t i = 0; i < length; ++i)
+    std::swap(alphabet[static_cast<size_t>(i)], alphabet[static_cast<size_t>(rng.uniform_int(i, size - 1))]);
+  return alphabet.substr(0, static_cast<size_t>(length));
+}
+
+// One passage of `length` units, space-separated, without leading space.
+std::string repeat_passage(const io::Tokenizer& tokenizer, const SynthOptions& options, const SynthSources& sources,
+                           int64_t length, util::Rng& rng) {
+  if (options.units != RepeatUnits::words) {
+    const std::string alphabet = options.units == RepeatUnits::digits ? "0123456789" : "0123456789abcdef";
+    std::string passage;
+    for (int64_t i = 0; i < length; ++i) passage += (i ? " " : "") + distinct_symbols(alphabet, rng);
+    return passage;
+  }
+  CREAM_CHECK(sources.word_pieces != nullptr, "synth: the repeat task needs the tokenizer's word pieces");
+  const std::vector<int32_t>& words = *sources.word_pieces;
   CREAM_CHECK(words.size() >= 2, "--task repeat: the tokenizer has fewer than 2 word pieces");
-  std::vector<int32_t> passage;
-  for (int64_t i = 0; i < length; ++i) passage.push_back(pick(words, rng));
+  std::vector<int32_t> ids;
+  for (int64_t i = 0; i < length; ++i) ids.push_back(pick(words, rng));
+  std::string passage = tokenizer.decode(ids);
+  passage.erase(0, passage.find_first_not_of(' '));  // "Copy: " brings the space
+  return passage;
+}
+
+// The repeat task: the passage, then "Again:" before each copy; the answer is the last copy.
+RetrievalPrompt build_repeat(const io::Tokenizer& tokenizer, const SynthOptions& options, const SynthSources& sources,
+                             util::Rng& rng) {
+  const int64_t length = pick(options.lengths, rng);
+  const int64_t repeats = pick(options.repeats, rng);
   RetrievalPrompt prompt;
-  prompt.answer = tokenizer.decode(passage);
-  prompt.answer.erase(0, prompt.answer.find_first_not_of(' '));  // "Copy: " brings the space
-  prompt.text = "Copy: " + prompt.answer + "\nAgain:";
+  prompt.answer = repeat_passage(tokenizer, options, sources, length, rng);
+  prompt.text = "Copy: " + prompt.answer;
+  for (int64_t i = 1; i < repeats; ++i) prompt.text += "\nAgain: " + prompt.answer;
+  prompt.text += "\nAgain:";
   prompt.ids = tokenizer.encode(prompt.text);
   prompt.ids.insert(prompt.ids.begin(), tokenizer.bos_id());
-  prompt.details = {{"task", "repeat"}, {"words", length}};
+  prompt.details = {{"task", "repeat"}, {"units", repeat_units_name(options.units)}, {"count", length},
+                    {"repeats", repeats}};
   return prompt;
 }
 
@@ -75,8 +103,7 @@ RetrievalPrompt build_example_prompt(const io::Tokenizer& tokenizer, const Synth
       return build_key_value(tokenizer, kv, rng);
     }
     case SynthTask::repeat:
-      CREAM_CHECK(sources.word_pieces != nullptr, "synth: the repeat task needs the tokenizer's word pieces");
-      return build_repeat(tokenizer, *sources.word_pieces, pick(options.lengths, rng), rng);
+      return build_repeat(tokenizer, options, sources, rng);
   }
   throw Error("synth: unknown task");
 }
@@ -138,6 +165,25 @@ SynthTask parse_synth_task(const std::string& name) {
   throw Error("--task: unknown task '" + name + "' (valid: passkey, lines, kv, repeat)");
 }
 
+RepeatUnits parse_repeat_units(const std::string& name) {
+  if (name == "words") return RepeatUnits::words;
+  if (name == "digits") return RepeatUnits::digits;
+  if (name == "hex") return RepeatUnits::hex;
+  throw Error("--units: unknown units '" + name + "' (valid: words, digits, hex)");
+}
+
+const char* repeat_units_name(RepeatUnits units) {
+  switch (units) {
+    case RepeatUnits::words:
+      return "words";
+    case RepeatUnits::digits:
+      return "digits";
+    case RepeatUnits::hex:
+      return "hex";
+  }
+  return "?";
+}
+
 const char* synth_task_name(SynthTask task) {
   switch (task) {
     case SynthTask::passkey:
@@ -158,7 +204,9 @@ void check_synth_options(const SynthOptions& options) {
               "--context-tokens: " + std::to_string(options.context_tokens) + " must not be negative");
   switch (options.task) {
     case SynthTask::passkey:
+      return check_list(options.lengths, "--lengths", 1);
     case SynthTask::repeat:
+      check_list(options.repeats, "--repeats", 1);
       return check_list(options.lengths, "--lengths", 1);
     case SynthTask::lines:
       return check_list(options.lines, "--lines", 1);

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include "cream/util/fs.h"
@@ -131,7 +132,7 @@ TEST(SynthExamples, RepeatCopiesAPassageOfRandomWords) {
       EXPECT_EQ(tok.encode(word).size(), 1u) << word;
       ++seen[word];
     }
-    const auto asked = example.details["words"].get<int64_t>();
+    const auto asked = example.details["count"].get<int64_t>();
     EXPECT_TRUE(asked == 20 || asked == 50) << asked;
     EXPECT_EQ(count, asked) << example.answer;
     EXPECT_EQ(synth_example(tok, options, sources, i).text, example.text);
@@ -142,6 +143,47 @@ TEST(SynthExamples, RepeatCopiesAPassageOfRandomWords) {
   for (const auto& [word, n] : seen) most = std::max(most, n), total += n;
   EXPECT_GT(seen.size(), 30u);
   EXPECT_LT(most, 2.5 * total / static_cast<double>(seen.size()));
+}
+
+TEST(SynthExamples, RepeatOfDigitsAndHexCopiesDistinctSymbolsTheAskedNumberOfTimes) {
+  const auto& tok = prompt_tokenizer();
+  for (const RepeatUnits units : {RepeatUnits::digits, RepeatUnits::hex}) {
+    SCOPED_TRACE(repeat_units_name(units));
+    auto options = options_for(SynthTask::repeat, 60);
+    options.units = units;
+    options.lengths = {1, 3};
+    options.repeats = {1, 4};
+    const std::regex unit_shape(units == RepeatUnits::digits ? "[0-9]{3,10}" : "[0-9a-f]{3,10}");
+    std::map<size_t, int> unit_lengths;
+    std::map<int64_t, int> repeats_seen;
+    bool saw_letter = false;
+    for (int64_t i = 0; i < options.count; ++i) {
+      const SynthExample example = synth_example(tok, options, {}, i);  // no word pieces needed
+      const auto repeats = example.details["repeats"].get<int64_t>();
+      ++repeats_seen[repeats];
+      std::string expected = "Copy: " + example.answer;
+      for (int64_t r = 0; r < repeats; ++r) expected += "\nAgain: " + example.answer;
+      EXPECT_EQ(example.text, expected);
+      std::istringstream units_in(example.answer);
+      int64_t count = 0;
+      for (std::string unit; units_in >> unit; ++count) {
+        EXPECT_TRUE(std::regex_match(unit, unit_shape)) << unit;
+        EXPECT_EQ(std::set<char>(unit.begin(), unit.end()).size(), unit.size()) << "repeated symbol in " << unit;
+        ++unit_lengths[unit.size()];
+        saw_letter |= unit.find_first_of("abcdef") != std::string::npos;
+      }
+      EXPECT_EQ(count, example.details["count"].get<int64_t>());
+      EXPECT_EQ(synth_example(tok, options, {}, i).text, example.text);
+    }
+    EXPECT_EQ(repeats_seen.size(), 2u);  // both asked counts drawn
+    EXPECT_GE(unit_lengths.size(), 6u);  // lengths spread over 3..10
+    EXPECT_EQ(unit_lengths.begin()->first, 3u);
+    EXPECT_EQ(saw_letter, units == RepeatUnits::hex);  // hex draws from all 16 characters
+  }
+  auto options = options_for(SynthTask::repeat);
+  options.repeats = {0};
+  expect_error([&] { check_synth_options(options); }, {"--repeats", "0"});
+  expect_error([] { parse_repeat_units("letters"); }, {"--units", "letters", "words, digits, hex"});
 }
 
 TEST(SynthExamples, ContextErrorsNameTheFlagAndTheHaystack) {

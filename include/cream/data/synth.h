@@ -22,10 +22,19 @@
 namespace cream::data {
 
 // passkey / lines / kv: the eval prompts followed by their answers. repeat: a passage of
-// words drawn uniformly from the tokenizer's whole-word pieces, then the same passage again
-// ("Copy: P\nAgain: P"): only copying (induction: predict what followed the previous
-// occurrence of the current token) predicts the second passage.
+// random units, then the same passage again, once or more ("Copy: P\nAgain: P\nAgain: P"):
+// only copying (induction: predict what followed the previous occurrence of the current
+// token) predicts the repeats.
 enum class SynthTask { passkey, lines, kv, repeat };
+
+// The units of a repeat passage. words: drawn uniformly from the tokenizer's whole-word
+// pieces. digits / hex: strings of 3 to 10 distinct characters of 0-9 / 0-9a-f (as in pass
+// keys, line values and UUIDs; distinct, so that copying one token at a time is never
+// ambiguous: a small model learns induction on these within a few hundred steps, where
+// word passages leave it on the loss plateau, docs/reproduction.md).
+enum class RepeatUnits { words, digits, hex };
+RepeatUnits parse_repeat_units(const std::string& name);  // throws naming --units
+const char* repeat_units_name(RepeatUnits units);
 
 // "passkey" / "lines" / "kv" / "repeat"; throws cream::Error naming --task and the valid names.
 SynthTask parse_synth_task(const std::string& name);
@@ -40,15 +49,17 @@ struct SynthOptions {
                                          // words per passage; one drawn per example
   std::vector<int64_t> lines{4, 8, 16};  // lines: record counts, one drawn per example
   std::vector<int64_t> pairs{4, 8, 16};  // kv: pair counts, one drawn per example
+  RepeatUnits units = RepeatUnits::words;   // repeat: what a passage is made of
+  std::vector<int64_t> repeats{1};          // repeat: copies after the passage, one drawn per example
   ChatTemplate chat = ChatTemplate::none;
   int64_t context_tokens = 0;  // 0: the bare example; T > 0: embedded in T tokens of text
 };
 
-// Throws one line naming the flag (--count, --lengths, --lines, --pairs, --context-tokens).
+// Throws one line naming the flag (--count, --lengths, --lines, --pairs, --repeats, --context-tokens).
 void check_synth_options(const SynthOptions& options);
 
 // What the examples are built from: word lists for `lines`, a haystack for context_tokens > 0,
-// the tokenizer's word pieces (repeat_words) for `repeat` (any may be null when not needed;
+// the tokenizer's word pieces (repeat_words) for `repeat` with word units (any may be null when not needed;
 // a needed one missing is an error).
 struct SynthSources {
   const WordLists* words = nullptr;

@@ -1,0 +1,330 @@
+#!/usr/bin/env bash
+# The paper's claim in miniature (docs/reproduction.md): pretrain a small Llama at
+# N = 256 on Debian's perl-doc prose (plus synthetic retrieval documents), extend it
+# to L = 8N (and 4N) with plain interpolation (PI), PoSE, RandPos and CREAM under one
+# shared budget, and measure perplexity by length and passkey / lines / key-value
+# accuracy by depth with `cream eval`. Everything is built by `cream` itself.
+#
+#   scripts/reproduce_mini.sh [--seed S] [--scale K] [--threads T] [--smoke]
+#                             [--out DIR] [--work DIR]
+#
+#   --seed S     seed of the extension runs and of the evaluation trials (default 1);
+#                the base model is pretrained once (seed 0) and shared by all seeds,
+#                as every method in the paper starts from the same Llama-2.
+#   --scale K    widen the model K times (hidden 128K, 2K heads of 64) for faster machines.
+#   --threads T  intra-op threads per process (default: all cores).
+#   --smoke      a tiny model and a few steps per stage (the test suite runs this).
+#   --out DIR    results (default results/mini): DIR/seed-S/{summary.json,summary.md,
+#                plots/*.png, eval/*.json}, and DIR/summary.{json,md} over all seeds run.
+#   --work DIR   checkpoints and data (default runs/mini).
+#   --until STAGE  stop after corpus, tokenizer, data or base (e.g. to share one base).
+# Stages that finished are skipped when the script is run again (delete DIR to redo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$(pwd)"
+
+SEED=1 SCALE=1 THREADS=0 SMOKE=0 OUT=results/mini WORK=runs/mini UNTIL=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seed) SEED="$2"; shift 2 ;;
+    --scale) SCALE="$2"; shift 2 ;;
+    --threads) THREADS="$2"; shift 2 ;;
+    --smoke) SMOKE=1; shift ;;
+    --out) OUT="$2"; shift 2 ;;
+    --work) WORK="$2"; shift 2 ;;
+    --until) UNTIL="$2"; shift 2 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "reproduce_mini.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+[[ "$SEED" =~ ^[0-9]+$ ]] || { echo "reproduce_mini.sh: --seed: not a non-negative integer: '$SEED'" >&2; exit 2; }
+[[ "$SCALE" =~ ^[1-9][0-9]*$ ]] || { echo "reproduce_mini.sh: --scale: not a positive integer: '$SCALE'" >&2; exit 2; }
+[[ "$THREADS" =~ ^[0-9]+$ ]] || { echo "reproduce_mini.sh: --threads: not a non-negative integer: '$THREADS'" >&2; exit 2; }
+
+if [ -z "${CREAM:-}" ]; then
+  ./scripts/setup.sh
+  BUILD_DIR="${BUILD_DIR:-build}"
+  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$BUILD_DIR" --target cream -j "$(nproc)" >/dev/null
+  CREAM="$ROOT/$BUILD_DIR/cream"
+fi
+PY=/usr/bin/python3
+mkdir -p "$OUT" "$WORK"
+OUT="$(cd "$OUT" && pwd)" WORK="$(cd "$WORK" && pwd)"
+
+# ---- the budget (one place; --smoke shrinks everything) ---------------------------
+N=256
+HIDDEN=$((128 * SCALE)) HEADS=$((2 * SCALE)) LAYERS=4 VOCAB=4000
+COPY_STEPS=1000 COPY_LENGTH=64 COPY_BATCH=32 COPY_WARMUP=20
+PRETRAIN_STEPS=1500 RETRIEVAL_A_STEPS=400 RETRIEVAL_B_STEPS=1200 EXTEND_STEPS=250 BATCH=8
+PRETRAIN_WARMUP=50 RETRIEVAL_WARMUP=20 EXTEND_WARMUP=10
+# Synthetic documents, task:count. Pretraining: each example whole inside one N-token
+# window of train prose; extension: at a random offset inside one L-token window.
+SYNTH_PRETRAIN=(passkey:5000 lines:3000 kv:2000)
+SYNTH_EXTEND=(passkey:300 lines:200 kv:200)
+# Copy documents ("Copy: 4712 Again: 4712", `--task repeat`): all of phase 0, and a share of
+# the later phases' mixes so that the copying learned first is kept.
+COPY_DOCS=(digits:30000 hex:10000) COPY_KEEP=4000
+PRETRAIN_LINES=1,2,3 PRETRAIN_PAIRS=1,2   # what fits in N with the 4000-piece tokenizer
+DEPTHS=0,10,20,30,40,50,60,70,80,90,100 TRIALS=10 PPL_DOCS=50
+PODS=$(ls /usr/share/perl/*/pod/*.pod | sort)
+if [ "$SMOKE" = 1 ]; then
+  HIDDEN=64 HEADS=1 LAYERS=2
+  COPY_STEPS=2 COPY_WARMUP=1 COPY_DOCS=(digits:40 hex:20) COPY_KEEP=20
+  PRETRAIN_STEPS=4 RETRIEVAL_A_STEPS=2 RETRIEVAL_B_STEPS=2 EXTEND_STEPS=3 BATCH=2
+  PRETRAIN_WARMUP=1 RETRIEVAL_WARMUP=1 EXTEND_WARMUP=1
+  SYNTH_PRETRAIN=(passkey:20 lines:10 kv:10) SYNTH_EXTEND=(passkey:4 lines:4 kv:4)
+  PRETRAIN_LINES=1,2 PRETRAIN_PAIRS=1       # a tokenizer from 60 pages cuts words finer
+  DEPTHS=0,100 TRIALS=1 PPL_DOCS=2
+  # sed reads to the end: `head` would exit early, and sort's SIGPIPE under pipefail
+  # would end the script at random with no message.
+  PODS=$(ls /usr/share/perl/*/pod/*.pod | sort | sed -n '1,60p')
+fi
+THREAD_FLAGS=()
+[ "$THREADS" != 0 ] && THREAD_FLAGS=(--threads "$THREADS")
+
+stage() { echo "== [seed $SEED] $*"; }
+done_marker() { [ -f "$1/.done" ]; }
+mark_done() { touch "$1/.done"; }
+
+# ---- 1. corpus: perl-doc .pod pages split by document, deterministically ----------
+corpus() {
+  local dir="$WORK/corpus"
+  done_marker "$dir" && return 0
+  stage "corpus: perl-doc pages, every 10th to valid, the next to test"
+  rm -rf "$dir" && mkdir -p "$dir/train" "$dir/valid" "$dir/test"
+  local i=0 split
+  for pod in $PODS; do
+    case $((i % 10)) in 0) split=valid ;; 1) split=test ;; *) split=train ;; esac
+    cp "$pod" "$dir/$split/"
+    i=$((i + 1))
+  done
+  cat "$dir"/train/*.pod > "$dir/train.txt"
+  echo "   $(ls "$dir/train" | wc -l) train, $(ls "$dir/valid" | wc -l) valid, $(ls "$dir/test" | wc -l) test pages"
+  mark_done "$dir"
+}
+
+# ---- 2. tokenizer: SentencePiece BPE on the train split ----------------------------
+tokenizer() {
+  local dir="$WORK/tokenizer"
+  done_marker "$dir" && return 0
+  stage "tokenizer: SentencePiece BPE, $VOCAB pieces, digits split (as Llama's), train split only"
+  rm -rf "$dir" && mkdir -p "$dir"
+  spm_train --input="$WORK/corpus/train.txt" --model_prefix="$dir/tokenizer" --vocab_size="$VOCAB" \
+    --model_type=bpe --normalization_rule_name=identity --remove_extra_whitespaces=false \
+    --byte_fallback=true --input_sentence_size=200000 --shuffle_input_sentence=true \
+    --random_seed=1 --num_threads=1 --split_digits=true --minloglevel=2 >/dev/null 2>&1
+  mark_done "$dir"
+}
+
+# ---- 3. synthetic retrieval documents and token shards -----------------------------
+synth() {  # synth OUT_JSONL TASK COUNT SEED [extra flags]
+  local out="$1" task="$2" count="$3" seed="$4"
+  shift 4
+  "$CREAM" data synth --tokenizer "$WORK/tokenizer/tokenizer.model" --task "$task" --count "$count" \
+    --seed "$seed" --out "$out" "$@"
+}
+
+data() {
+  local dir="$WORK/data" tok="$WORK/tokenizer/tokenizer.model"
+  done_marker "$dir" && return 0
+  stage "data: synthetic retrieval documents (the eval prompt builders) and token shards"
+  rm -rf "$dir" && mkdir -p "$dir/synth"
+  local item task count ctx
+  ctx=(--context-tokens "$((N - 1))" --haystack "$WORK/corpus/train.txt")  # + BOS = N
+  for item in "${SYNTH_PRETRAIN[@]}"; do
+    task="${item%%:*}" count="${item##*:}"
+    case "$task" in
+      passkey) synth "$dir/synth/pretrain-passkey.jsonl" passkey "$count" 11 --lengths 120,150,180,210,230 "${ctx[@]}" ;;
+      lines) synth "$dir/synth/pretrain-lines.jsonl" lines "$count" 12 --lines "$PRETRAIN_LINES" "${ctx[@]}" ;;
+      kv) synth "$dir/synth/pretrain-kv.jsonl" kv "$count" 13 --pairs "$PRETRAIN_PAIRS" "${ctx[@]}" ;;
+    esac
+  done
+  ctx=(--context-tokens "$((8 * N - 1))" --haystack "$WORK/corpus/train.txt")
+  for item in "${SYNTH_EXTEND[@]}"; do
+    task="${item%%:*}" count="${item##*:}"
+    case "$task" in
+      passkey) synth "$dir/synth/extend-passkey.jsonl" passkey "$count" 21 --lengths "$((N / 2)),$N,$((2 * N)),$((4 * N))" "${ctx[@]}" ;;
+      lines) synth "$dir/synth/extend-lines.jsonl" lines "$count" 22 --lines 1,2,3,8,16,32 "${ctx[@]}" ;;
+      kv) synth "$dir/synth/extend-kv.jsonl" kv "$count" 23 --pairs 1,2,4,8,16 "${ctx[@]}" ;;
+    esac
+  done
+  local seed=31 units
+  for item in "${COPY_DOCS[@]}"; do  # one or two units, copied one to three times
+    units="${item%%:*}" count="${item##*:}"
+    synth "$dir/synth/copy-$units.jsonl" repeat "$count" "$seed" --units "$units" --lengths 1,1,1,2,2 --repeats 1,2,3
+    synth "$dir/synth/pretrain-copy-$units.jsonl" repeat "$COPY_KEEP" "$((seed + 10))" --units "$units" \
+      --lengths 1,1,1,2,2 --repeats 1,2,3
+    synth "$dir/synth/valid-copy-$units.jsonl" repeat 200 "$((seed + 20))" --units "$units" --lengths 1,2 --repeats 1
+    seed=$((seed + 1))
+  done
+  local corpus="$WORK/corpus"
+  "$CREAM" data prepare --tokenizer "$tok" --input "$dir"/synth/copy-*.jsonl --out "$dir/copy" --quiet
+  "$CREAM" data prepare --tokenizer "$tok" --input "$dir"/synth/valid-copy-*.jsonl --out "$dir/copy-valid" --quiet
+  "$CREAM" data prepare --tokenizer "$tok" --input "$corpus"/train/*.pod "$dir"/synth/pretrain-*.jsonl \
+    --out "$dir/pretrain" --quiet
+  "$CREAM" data prepare --tokenizer "$tok" --input "$dir"/synth/pretrain-*.jsonl --out "$dir/pretrain-synth" --quiet
+  "$CREAM" data prepare --tokenizer "$tok" --input "$corpus"/train/*.pod "$dir"/synth/extend-*.jsonl \
+    --out "$dir/extend" --quiet
+  for split in valid test; do
+    "$CREAM" data prepare --tokenizer "$tok" --input "$corpus"/$split/*.pod --out "$dir/$split" --quiet
+  done
+  mark_done "$dir"
+}
+
+# ---- 4. the base model, pretrained once at N -----------------------------------------
+base() {
+  local dir="$WORK/base"
+  done_marker "$dir" && return 0
+  stage "base model: hidden $HIDDEN, $LAYERS layers, $HEADS heads of 64, pretrained at N = $N"
+  rm -rf "$dir" && mkdir -p "$dir"
+  cat > "$dir/model.json" <<EOF
+{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": $HIDDEN,
+ "intermediate_size": $((HIDDEN * 8 / 3 / 8 * 8)), "num_attention_heads": $HEADS, "num_key_value_heads": $HEADS,
+ "num_hidden_layers": $LAYERS, "vocab_size": $VOCAB, "max_position_embeddings": $N, "rms_norm_eps": 1e-5,
+ "rope_theta": 10000.0, "tie_word_embeddings": false, "torch_dtype": "float32"}
+EOF
+  "$CREAM" init --model-config "$dir/model.json" --tokenizer "$WORK/tokenizer/tokenizer.model" --out "$dir/init" --seed 0
+  # Phase 0: copy documents in short windows at a constant lr. Without it the model never
+  # learned to copy (induction: continue what followed the previous occurrence of the
+  # current token) and retrieved only the first token of a pass key; with it the loss drops
+  # suddenly after a few hundred steps (docs/reproduction.md).
+  # Phase 1: prose mixed with retrieval windows (and some copy documents). Phases 2a/2b:
+  # retrieval windows only (each an example inside N tokens of prose, plus copy documents).
+  pretrain_phase "$dir/init" "$WORK/data/copy" "$dir/copy" "$COPY_STEPS" 3.0e-3 3.0e-3 "$COPY_WARMUP" 0 \
+    --set positions.train_length="$COPY_LENGTH" --set positions.target_length="$COPY_LENGTH" \
+    --set eval.lengths="[$COPY_LENGTH]" --set train.global_batch="$COPY_BATCH" --set train.micro_batch="$COPY_BATCH" \
+    --set optim.weight_decay=0 --set data.valid="$WORK/data/copy-valid"
+  pretrain_phase "$dir/copy/$(step_dir "$COPY_STEPS")" "$WORK/data/pretrain" "$dir/pretrain" "$PRETRAIN_STEPS" \
+    2.0e-3 1.0e-4 "$PRETRAIN_WARMUP" 0
+  pretrain_phase "$dir/pretrain/$(step_dir "$PRETRAIN_STEPS")" "$WORK/data/pretrain-synth" "$dir/retrieval-a" \
+    "$RETRIEVAL_A_STEPS" 1.0e-3 1.0e-4 "$RETRIEVAL_WARMUP" 0
+  pretrain_phase "$dir/retrieval-a/$(step_dir "$RETRIEVAL_A_STEPS")" "$WORK/data/pretrain-synth" "$dir/retrieval-b" \
+    "$RETRIEVAL_B_STEPS" 2.0e-3 2.0e-4 "$RETRIEVAL_WARMUP" 3
+  ln -sfn "retrieval-b/$(step_dir "$RETRIEVAL_B_STEPS")" "$dir/model"
+  mark_done "$dir"
+}
+step_dir() { printf 'step-%06d' "$1"; }
+pretrain_phase() {  # pretrain_phase FROM DATA OUT STEPS LR MIN_LR WARMUP SEED [--set overrides]
+  local overrides=("${@:9}")
+  "$CREAM" train -c configs/mini/pretrain.yaml --set model.path="$1" \
+    --set data.train="$2" --set data.valid="$WORK/data/valid" --set checkpoint.output_dir="$3" \
+    --set positions.train_length="$N" --set positions.target_length="$N" --set eval.lengths="[$N]" \
+    --set train.steps="$4" --set train.global_batch="$BATCH" --set train.micro_batch="$BATCH" \
+    --set optim.lr="$5" --set schedule.min_lr="$6" --set schedule.warmup_steps="$7" --set train.seed="$8" \
+    --set model.threads="$THREADS" --set checkpoint.every="$4" --set eval.every="$4" "${overrides[@]}"
+}
+
+# ---- 5. extensions: one shared budget per method -------------------------------------
+RUNS=(pi-linear-x8 pose-linear-x8 randpos-linear-x8 cream-linear-x8 cream-yarn-x8 pose-yarn-x8
+      pi-linear-x4 pose-linear-x4 cream-linear-x4)
+extend() {  # extend NAME
+  local name="$1" method rope factor
+  IFS=- read -r method rope factor <<< "$name"
+  factor="${factor#x}"
+  [ "$method" = pi ] && method=standard
+  [ "$rope" = yarn ] && rope=yarn-cream
+  local dir="$WORK/seed-$SEED/extend/$name"
+  done_marker "$dir" && return 0
+  stage "extend $name: method $method, rope $rope, L = ${factor}N = $((factor * N)), $EXTEND_STEPS steps"
+  rm -rf "$dir" && mkdir -p "$(dirname "$dir")"
+  "$CREAM" train -c configs/mini/extend.yaml --set model.path="$WORK/base/model" \
+    --set data.train="$WORK/data/extend" --set positions.method="$method" \
+    --set positions.train_length="$N" --set positions.target_length="$((factor * N))" --set rope.type="$rope" \
+    --set train.steps="$EXTEND_STEPS" --set train.global_batch="$BATCH" --set train.micro_batch="$BATCH" \
+    --set train.seed="$SEED" --set model.threads="$THREADS" --set checkpoint.output_dir="$dir" \
+    --set checkpoint.every="$EXTEND_STEPS" --set schedule.warmup_steps="$EXTEND_WARMUP"
+  ln -sfn "$(step_dir "$EXTEND_STEPS")" "$dir/model"
+  mark_done "$dir"
+}
+
+# ---- 6. evaluation with `cream eval` --------------------------------------------------
+EVAL_DIR="$OUT/seed-$SEED/eval"
+evaluate() {  # evaluate NAME MODEL WINDOW [rope flags]: ppl at N..8N, retrieval inside WINDOW
+  local name="$1" model="$2" window="$3"
+  shift 3
+  # Prompts end where the answer is asked: keep them a filler's width (~20 tokens) inside
+  # the window, so that the question never sits at positions the run was not made for.
+  local length=$((window - 32))
+  local prefix="$EVAL_DIR/$name"
+  [ -f "$prefix.done" ] && return 0
+  stage "eval $name: perplexity at ${N}..$((8 * N)), passkey / lines / kv at ~$length tokens"
+  local common=(--model "$model" --seed "$SEED" "${THREAD_FLAGS[@]}" "$@")
+  "$CREAM" eval ppl "${common[@]}" --data "$WORK/data/test" --lengths "$N,$((2 * N)),$((4 * N)),$((8 * N))" \
+    --mode truncate --docs "$PPL_DOCS" --out "$prefix.ppl.json" >/dev/null
+  "$CREAM" eval passkey "${common[@]}" --lengths "$length" --depths "$DEPTHS" --trials "$TRIALS" \
+    --scoring forced --out "$prefix.passkey.json" >/dev/null
+  "$CREAM" eval lines "${common[@]}" --lines "$(lines_for "$length")" --depths "$DEPTHS" --trials "$TRIALS" \
+    --out "$prefix.lines.json" >/dev/null
+  "$CREAM" eval kv "${common[@]}" --max-new-tokens 40 --pairs "$(pairs_for "$length")" --gold-positions "$(gold_for "$length")" \
+    --trials "$TRIALS" --out "$prefix.kv.json" >/dev/null
+  touch "$prefix.done"
+}
+# Record and pair counts whose prompts come close to (and stay under) a length: two
+# probes with the real tokenizer (`cream data synth` reports prompt_tokens) give the
+# tokens per record, prompts being linear in the count.
+lines_for() { count_for lines "$1"; }
+pairs_for() { count_for kv "$1"; }
+probe_tokens() {  # probe_tokens TASK COUNT
+  local probe="$WORK/probe-$SEED.jsonl" flag=--lines
+  [ "$1" = kv ] && flag=--pairs
+  synth "$probe" "$1" 1 0 "$flag" "$2" >/dev/null
+  "$PY" -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["prompt_tokens"])' "$probe"
+  rm -f "$probe"
+}
+count_for() {  # count_for TASK LENGTH
+  local t4 t8
+  t4=$(probe_tokens "$1" 4) t8=$(probe_tokens "$1" 8)
+  "$PY" -c 'import sys; t4,t8,L=map(int,sys.argv[1:]); per=(t8-t4)/4; print(max(1, int(4 + (L - t4)/per)))' \
+    "$t4" "$t8" "$2"
+}
+gold_for() {  # five gold indices spread over the pairs, as Lost in the Middle does
+  local pairs
+  pairs=$(pairs_for "$1")
+  "$PY" -c 'import sys; p=int(sys.argv[1]); print(",".join(str(round(i*(p-1)/4)) for i in range(5)) if p>1 else "0")' "$pairs"
+}
+
+# ---- run -------------------------------------------------------------------------------
+START=$(date +%s)
+case "$UNTIL" in ""|corpus|tokenizer|data|base) ;; *) echo "reproduce_mini.sh: --until: one of corpus, tokenizer, data, base" >&2; exit 2 ;; esac
+exec 9>"$WORK/.base.lock"  # seeds run side by side share one corpus, data folder and base model
+flock 9
+for step in corpus tokenizer data base; do
+  "$step"
+  [ "$UNTIL" = "$step" ] && { echo "== stopped after $step (--until)"; exit 0; }
+done
+flock -u 9
+mkdir -p "$EVAL_DIR"
+evaluate base-at-N "$WORK/base/model" "$N"
+evaluate base-linear-x8-untuned "$WORK/base/model" "$((8 * N))" --rope-scaling "linear:8:$N"
+for run in "${RUNS[@]}"; do
+  extend "$run"
+  factor="${run##*-x}"
+  evaluate "$run" "$WORK/seed-$SEED/extend/$run/model" "$((factor * N))"
+done
+
+stage "summary and plots"
+"$PY" scripts/mini_summary.py --out "$OUT" --seed "$SEED" --n "$N" --seconds "$(( $(date +%s) - START ))"
+check_outputs() {  # every stage left what the next one (and the reader) needs
+  local missing=() path
+  for path in "$WORK/tokenizer/tokenizer.model" "$WORK/data/pretrain/manifest.json" \
+      "$WORK/data/extend/manifest.json" "$WORK/data/test/manifest.json" "$WORK/base/model/config.json" \
+      "$OUT/seed-$SEED/summary.json" "$OUT/seed-$SEED/summary.md" "$OUT/summary.md" \
+      "$OUT/seed-$SEED/plots/x8-ppl/ppl_vs_length.png"; do
+    [ -s "$path" ] || missing+=("$path")
+  done
+  for run in "${RUNS[@]}"; do
+    [ -s "$WORK/seed-$SEED/extend/$run/model/model.safetensors" ] || missing+=("$run/model/model.safetensors")
+  done
+  for name in base-at-N base-linear-x8-untuned "${RUNS[@]}"; do
+    for kind in ppl passkey lines kv; do
+      [ -s "$EVAL_DIR/$name.$kind.json" ] || missing+=("$EVAL_DIR/$name.$kind.json")
+    done
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "reproduce_mini.sh: missing outputs: ${missing[*]}" >&2
+    exit 1
+  fi
+}
+check_outputs
+echo "== done in $(( ($(date +%s) - START) / 60 )) min: $OUT/seed-$SEED/summary.md, $OUT/summary.md"
