@@ -65,7 +65,7 @@ SYNTH_EXTEND=(passkey:300 lines:200 kv:200)
 # Copy documents ("Copy: 4712 Again: 4712", `--task repeat`): all of phase 0, and a share of
 # the later phases' mixes so that the copying learned first is kept.
 COPY_DOCS=(digits:30000 hex:10000) COPY_KEEP=4000
-PRETRAIN_LINES=1,2,3 PRETRAIN_PAIRS=1,2   # what fits in N with the 4000-piece tokenizer
+PRETRAIN_LINES=1,2,3 PRETRAIN_PAIRS=1     # what fits in N with the 4000-piece tokenizer (digits split)
 DEPTHS=0,10,20,30,40,50,60,70,80,90,100 TRIALS=10 PPL_DOCS=50
 PODS=$(ls /usr/share/perl/*/pod/*.pod | sort)
 if [ "$SMOKE" = 1 ]; then
