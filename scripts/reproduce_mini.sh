@@ -55,22 +55,23 @@ OUT="$(cd "$OUT" && pwd)" WORK="$(cd "$WORK" && pwd)"
 # ---- the budget (one place; --smoke shrinks everything) ---------------------------
 N=256
 HIDDEN=$((128 * SCALE)) HEADS=$((2 * SCALE)) LAYERS=4 VOCAB=4000
-COPY_STEPS=1000 COPY_LENGTH=64 COPY_BATCH=32 COPY_WARMUP=20
+COPY_STEPS=1600 COPY_LENGTH=64 COPY_BATCH=32 COPY_WARMUP=20
 PRETRAIN_STEPS=1500 RETRIEVAL_A_STEPS=400 RETRIEVAL_B_STEPS=1200 EXTEND_STEPS=250 BATCH=8
 PRETRAIN_WARMUP=50 RETRIEVAL_WARMUP=20 EXTEND_WARMUP=10
 # Synthetic documents, task:count. Pretraining: each example whole inside one N-token
 # window of train prose; extension: at a random offset inside one L-token window.
 SYNTH_PRETRAIN=(passkey:5000 lines:3000 kv:2000)
 SYNTH_EXTEND=(passkey:300 lines:200 kv:200)
-# Copy documents ("Copy: 4712 Again: 4712", `--task repeat`): all of phase 0, and a share of
-# the later phases' mixes so that the copying learned first is kept.
-COPY_DOCS=(digits:30000 hex:10000) COPY_KEEP=4000
+# Copy documents ("Copy: 4712 Again: 4712", `--task repeat`): digit strings copied two or
+# three times make phase 0; digit and hex strings copied one to three times are a share of
+# the later phases' mixes, so that the copying learned first is kept.
+COPY_DOCS=40000 COPY_KEEP=4000
 PRETRAIN_LINES=1,2,3 PRETRAIN_PAIRS=1     # what fits in N with the 4000-piece tokenizer (digits split)
 DEPTHS=0,10,20,30,40,50,60,70,80,90,100 TRIALS=10 PPL_DOCS=50
 PODS=$(ls /usr/share/perl/*/pod/*.pod | sort)
 if [ "$SMOKE" = 1 ]; then
   HIDDEN=64 HEADS=1 LAYERS=2
-  COPY_STEPS=2 COPY_WARMUP=1 COPY_DOCS=(digits:40 hex:20) COPY_KEEP=20
+  COPY_STEPS=2 COPY_WARMUP=1 COPY_DOCS=60 COPY_KEEP=20
   PRETRAIN_STEPS=4 RETRIEVAL_A_STEPS=2 RETRIEVAL_B_STEPS=2 EXTEND_STEPS=3 BATCH=2
   PRETRAIN_WARMUP=1 RETRIEVAL_WARMUP=1 EXTEND_WARMUP=1
   SYNTH_PRETRAIN=(passkey:20 lines:10 kv:10) SYNTH_EXTEND=(passkey:4 lines:4 kv:4)
@@ -149,13 +150,12 @@ data() {
       kv) synth "$dir/synth/extend-kv.jsonl" kv "$count" 23 --pairs 1,2,4,8,16 "${ctx[@]}" ;;
     esac
   done
-  local seed=31 units
-  for item in "${COPY_DOCS[@]}"; do  # one or two units, copied one to three times
-    units="${item%%:*}" count="${item##*:}"
-    synth "$dir/synth/copy-$units.jsonl" repeat "$count" "$seed" --units "$units" --lengths 1,1,1,2,2 --repeats 1,2,3
-    synth "$dir/synth/pretrain-copy-$units.jsonl" repeat "$COPY_KEEP" "$((seed + 10))" --units "$units" \
-      --lengths 1,1,1,2,2 --repeats 1,2,3
-    synth "$dir/synth/valid-copy-$units.jsonl" repeat 200 "$((seed + 20))" --units "$units" --lengths 1,2 --repeats 1
+  synth "$dir/synth/copy-digits.jsonl" repeat "$COPY_DOCS" 31 --units digits --lengths 1,1,1,2,2 --repeats 2,3
+  synth "$dir/synth/valid-copy-digits.jsonl" repeat 400 32 --units digits --lengths 1,2 --repeats 1
+  local seed=41 units
+  for units in digits hex; do
+    synth "$dir/synth/pretrain-copy-$units.jsonl" repeat "$COPY_KEEP" "$seed" --units "$units" --lengths 1,1,1,2,2 \
+      --repeats 1,2,3
     seed=$((seed + 1))
   done
   local corpus="$WORK/corpus"
@@ -185,10 +185,10 @@ base() {
  "rope_theta": 10000.0, "tie_word_embeddings": false, "torch_dtype": "float32"}
 EOF
   "$CREAM" init --model-config "$dir/model.json" --tokenizer "$WORK/tokenizer/tokenizer.model" --out "$dir/init" --seed 0
-  # Phase 0: copy documents in short windows at a constant lr. Without it the model never
-  # learned to copy (induction: continue what followed the previous occurrence of the
-  # current token) and retrieved only the first token of a pass key; with it the loss drops
-  # suddenly after a few hundred steps (docs/reproduction.md).
+  # Phase 0: digit copy documents in short windows at a constant lr. Without it the model
+  # never learned to copy (induction: continue what followed the previous occurrence of the
+  # current token) and retrieved only the first token of a pass key; with it the loss sits
+  # on a plateau, then drops suddenly (here after ~1100 steps; docs/reproduction.md).
   # Phase 1: prose mixed with retrieval windows (and some copy documents). Phases 2a/2b:
   # retrieval windows only (each an example inside N tokens of prose, plus copy documents).
   pretrain_phase "$dir/init" "$WORK/data/copy" "$dir/copy" "$COPY_STEPS" 3.0e-3 3.0e-3 "$COPY_WARMUP" 0 \
