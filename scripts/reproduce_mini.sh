@@ -188,7 +188,7 @@ EOF
   # Phase 0: digit copy documents in short windows at a constant lr. Without it the model
   # never learned to copy (induction: continue what followed the previous occurrence of the
   # current token) and retrieved only the first token of a pass key; with it the loss sits
-  # on a plateau, then drops suddenly (here after ~1100 steps; docs/reproduction.md).
+  # on a plateau, then drops suddenly (here from ~800 steps on; docs/reproduction.md).
   # Phase 1: prose mixed with retrieval windows (and some copy documents). Phases 2a/2b:
   # retrieval windows only (each an example inside N tokens of prose, plus copy documents).
   pretrain_phase "$dir/init" "$WORK/data/copy" "$dir/copy" "$COPY_STEPS" 3.0e-3 3.0e-3 "$COPY_WARMUP" 0 \
