@@ -54,7 +54,7 @@ struct SynthArgs {
   std::vector<int64_t> lengths = defaults.lengths;
   std::vector<int64_t> lines = defaults.lines;
   std::vector<int64_t> pairs = defaults.pairs;
-  std::string units = "words";
+  std::string units = data::repeat_units_name(defaults.units);
   std::vector<int64_t> repeats = defaults.repeats;
   std::string chat_template = "none";
   int64_t context_tokens = 0;

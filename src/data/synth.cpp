@@ -36,15 +36,9 @@ std::string distinct_symbols(std::string alphabet, util::Rng& rng) {
   return alphabet.substr(0, static_cast<size_t>(length));
 }
 
-// One passage of `length` units, space-separated, without leading space.
-std::string repeat_passage(const io::Tokenizer& tokenizer, const SynthOptions& options, const SynthSources& sources,
-                           int64_t length, util::Rng& rng) {
-  if (options.units != RepeatUnits::words) {
-    const std::string alphabet = options.units == RepeatUnits::digits ? "0123456789" : "0123456789abcdef";
-    std::string passage;
-    for (int64_t i = 0; i < length; ++i) passage += (i ? " " : "") + distinct_symbols(alphabet, rng);
-    return passage;
-  }
+// `length` words drawn uniformly from the word pieces, without leading space.
+std::string word_passage(const io::Tokenizer& tokenizer, const SynthSources& sources, int64_t length,
+                         util::Rng& rng) {
   CREAM_CHECK(sources.word_pieces != nullptr, "synth: the repeat task needs the tokenizer's word pieces");
   const std::vector<int32_t>& words = *sources.word_pieces;
   CREAM_CHECK(words.size() >= 2, "--task repeat: the tokenizer has fewer than 2 word pieces");
@@ -53,6 +47,26 @@ std::string repeat_passage(const io::Tokenizer& tokenizer, const SynthOptions& o
   std::string passage = tokenizer.decode(ids);
   passage.erase(0, passage.find_first_not_of(' '));  // "Copy: " brings the space
   return passage;
+}
+
+// `length` strings of distinct characters of `alphabet`, space-separated.
+std::string symbol_passage(const std::string& alphabet, int64_t length, util::Rng& rng) {
+  std::string passage;
+  for (int64_t i = 0; i < length; ++i) passage += (i ? " " : "") + distinct_symbols(alphabet, rng);
+  return passage;
+}
+
+std::string repeat_passage(const io::Tokenizer& tokenizer, const SynthOptions& options, const SynthSources& sources,
+                           int64_t length, util::Rng& rng) {
+  switch (options.units) {
+    case RepeatUnits::words:
+      return word_passage(tokenizer, sources, length, rng);
+    case RepeatUnits::digits:
+      return symbol_passage("0123456789", length, rng);
+    case RepeatUnits::hex:
+      return symbol_passage("0123456789abcdef", length, rng);
+  }
+  throw Error("synth: unknown repeat units");
 }
 
 // The repeat task: the passage, then "Again:" before each copy; the answer is the last copy.
@@ -166,9 +180,8 @@ SynthTask parse_synth_task(const std::string& name) {
 }
 
 RepeatUnits parse_repeat_units(const std::string& name) {
-  if (name == "words") return RepeatUnits::words;
-  if (name == "digits") return RepeatUnits::digits;
-  if (name == "hex") return RepeatUnits::hex;
+  for (const RepeatUnits units : {RepeatUnits::words, RepeatUnits::digits, RepeatUnits::hex})
+    if (name == repeat_units_name(units)) return units;
   throw Error("--units: unknown units '" + name + "' (valid: words, digits, hex)");
 }
 
