@@ -42,10 +42,14 @@ done
 [[ "$THREADS" =~ ^[0-9]+$ ]] || { echo "reproduce_mini.sh: --threads: not a non-negative integer: '$THREADS'" >&2; exit 2; }
 
 if [ -z "${CREAM:-}" ]; then
-  ./scripts/setup.sh
   BUILD_DIR="${BUILD_DIR:-build}"
-  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  cmake --build "$BUILD_DIR" --target cream -j "$(nproc)" >/dev/null
+  mkdir -p "$BUILD_DIR"
+  (  # seeds started side by side take turns: one setup and one build at a time
+    flock 8
+    ./scripts/setup.sh
+    cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake --build "$BUILD_DIR" --target cream -j "$(nproc)" >/dev/null
+  ) 8>"$BUILD_DIR/.build.lock"
   CREAM="$ROOT/$BUILD_DIR/cream"
 fi
 PY=/usr/bin/python3
@@ -56,7 +60,7 @@ OUT="$(cd "$OUT" && pwd)" WORK="$(cd "$WORK" && pwd)"
 N=256
 HIDDEN=$((128 * SCALE)) HEADS=$((2 * SCALE)) LAYERS=4 VOCAB=4000
 COPY_STEPS=1600 COPY_LENGTH=64 COPY_BATCH=32 COPY_WARMUP=20
-PRETRAIN_STEPS=1500 RETRIEVAL_A_STEPS=400 RETRIEVAL_B_STEPS=1200 EXTEND_STEPS=250 BATCH=8
+PRETRAIN_STEPS=1500 RETRIEVAL_A_STEPS=400 RETRIEVAL_B_STEPS=1200 EXTEND_STEPS=1000 BATCH=8
 PRETRAIN_WARMUP=50 RETRIEVAL_WARMUP=20 EXTEND_WARMUP=10
 # Synthetic documents, task:count. Pretraining: each example whole inside one N-token
 # window of train prose; extension: at a random offset inside one L-token window.
