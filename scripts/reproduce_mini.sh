@@ -5,14 +5,19 @@
 # shared budget, and measure perplexity by length and passkey / lines / key-value
 # accuracy by depth with `cream eval`. Everything is built by `cream` itself.
 #
-#   scripts/reproduce_mini.sh [--seed S] [--scale K] [--threads T] [--smoke]
-#                             [--out DIR] [--work DIR]
+#   scripts/reproduce_mini.sh [--seed S] [--scale K] [--threads T] [--jobs J] [--smoke]
+#                             [--out DIR] [--work DIR] [--until STAGE]
 #
 #   --seed S     seed of the extension runs and of the evaluation trials (default 1);
 #                the base model is pretrained once (seed 0) and shared by all seeds,
 #                as every method in the paper starts from the same Llama-2.
 #   --scale K    widen the model K times (hidden 128K, 2K heads of 64) for faster machines.
-#   --threads T  intra-op threads per process (default: all cores).
+#   --threads T  intra-op threads per process (default: all cores for the base model,
+#                cores / J for each extension and evaluation).
+#   --jobs J     extensions (each followed by its evaluation) run J at a time, each with
+#                its own log (default: one per core; one thread per process uses two
+#                cores better than two threads do at this model size). Results do not
+#                depend on J.
 #   --smoke      a tiny model and a few steps per stage (the test suite runs this).
 #   --out DIR    results (default results/mini): DIR/seed-S/{summary.json,summary.md,
 #                plots/*.png, eval/*.json}, and DIR/summary.{json,md} over all seeds run.
@@ -23,23 +28,26 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
 
-SEED=1 SCALE=1 THREADS=0 SMOKE=0 OUT=results/mini WORK=runs/mini UNTIL=
+SEED=1 SCALE=1 THREADS=0 JOBS= SMOKE=0 OUT=results/mini WORK=runs/mini UNTIL=
 while [ $# -gt 0 ]; do
   case "$1" in
     --seed) SEED="$2"; shift 2 ;;
     --scale) SCALE="$2"; shift 2 ;;
     --threads) THREADS="$2"; shift 2 ;;
+    --jobs) JOBS="$2"; shift 2 ;;
     --smoke) SMOKE=1; shift ;;
     --out) OUT="$2"; shift 2 ;;
     --work) WORK="$2"; shift 2 ;;
     --until) UNTIL="$2"; shift 2 ;;
-    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "reproduce_mini.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
 [[ "$SEED" =~ ^[0-9]+$ ]] || { echo "reproduce_mini.sh: --seed: not a non-negative integer: '$SEED'" >&2; exit 2; }
 [[ "$SCALE" =~ ^[1-9][0-9]*$ ]] || { echo "reproduce_mini.sh: --scale: not a positive integer: '$SCALE'" >&2; exit 2; }
 [[ "$THREADS" =~ ^[0-9]+$ ]] || { echo "reproduce_mini.sh: --threads: not a non-negative integer: '$THREADS'" >&2; exit 2; }
+JOBS="${JOBS:-$(nproc)}"
+[[ "$JOBS" =~ ^[1-9][0-9]*$ ]] || { echo "reproduce_mini.sh: --jobs: not a positive integer: '$JOBS'" >&2; exit 2; }
 
 if [ -z "${CREAM:-}" ]; then
   BUILD_DIR="${BUILD_DIR:-build}"
@@ -85,8 +93,14 @@ if [ "$SMOKE" = 1 ]; then
   # would end the script at random with no message.
   PODS=$(ls /usr/share/perl/*/pod/*.pod | sort | sed -n '1,60p')
 fi
+# The base model trains alone, with THREADS; the runs after it share the cores JOBS ways.
+JOB_THREADS="$THREADS"
+if [ "$JOB_THREADS" = 0 ] && [ "$JOBS" -gt 1 ]; then
+  JOB_THREADS=$(( $(nproc) / JOBS ))
+  [ "$JOB_THREADS" -ge 1 ] || JOB_THREADS=1
+fi
 THREAD_FLAGS=()
-[ "$THREADS" != 0 ] && THREAD_FLAGS=(--threads "$THREADS")
+[ "$JOB_THREADS" != 0 ] && THREAD_FLAGS=(--threads "$JOB_THREADS")
 
 stage() { echo "== [seed $SEED] $*"; }
 done_marker() { [ -f "$1/.done" ]; }
@@ -236,7 +250,7 @@ extend() {  # extend NAME
     --set data.train="$WORK/data/extend" --set positions.method="$method" \
     --set positions.train_length="$N" --set positions.target_length="$((factor * N))" --set rope.type="$rope" \
     --set train.steps="$EXTEND_STEPS" --set train.global_batch="$BATCH" --set train.micro_batch="$BATCH" \
-    --set train.seed="$SEED" --set model.threads="$THREADS" --set checkpoint.output_dir="$dir" \
+    --set train.seed="$SEED" --set model.threads="$JOB_THREADS" --set checkpoint.output_dir="$dir" \
     --set checkpoint.every="$EXTEND_STEPS" --set schedule.warmup_steps="$EXTEND_WARMUP"
   ln -sfn "$(step_dir "$EXTEND_STEPS")" "$dir/model"
   mark_done "$dir"
@@ -270,7 +284,7 @@ evaluate() {  # evaluate NAME MODEL WINDOW [rope flags]: ppl at N..8N, retrieval
 lines_for() { count_for lines "$1"; }
 pairs_for() { count_for kv "$1"; }
 probe_tokens() {  # probe_tokens TASK COUNT
-  local probe="$WORK/probe-$SEED.jsonl" flag=--lines
+  local probe="$WORK/probe-$SEED-$BASHPID.jsonl" flag=--lines  # runs side by side probe at once
   [ "$1" = kv ] && flag=--pairs
   synth "$probe" "$1" 1 0 "$flag" "$2" >/dev/null
   "$PY" -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["prompt_tokens"])' "$probe"
@@ -288,6 +302,48 @@ gold_for() {  # five gold indices spread over the pairs, as Lost in the Middle d
   "$PY" -c 'import sys; p=int(sys.argv[1]); print(",".join(str(round(i*(p-1)/4)) for i in range(5)) if p>1 else "0")' "$pairs"
 }
 
+# ---- 7. the runs of one seed, JOBS at a time ----------------------------------------
+run_one() {  # run_one NAME: the base model's two evaluations, or one extension and its evaluation
+  case "$1" in
+    base-at-N) evaluate base-at-N "$WORK/base/model" "$N" ;;
+    base-linear-x8-untuned)
+      evaluate base-linear-x8-untuned "$WORK/base/model" "$((8 * N))" --rope-scaling "linear:8:$N" ;;
+    *) extend "$1"; evaluate "$1" "$WORK/seed-$SEED/extend/$1/model" "$((${1##*-x} * N))" ;;
+  esac
+}
+declare -A RUN_OF=()  # pid -> name of the run it does
+LOGS="$WORK/seed-$SEED/logs"
+reap() {  # wait for one run; on failure stop the others (finished runs are kept for a rerun)
+  local pid="" rc=0 run
+  wait -n -p pid || rc=$?
+  run="${RUN_OF[$pid]}"
+  unset "RUN_OF[$pid]"
+  if [ "$rc" != 0 ]; then
+    echo "reproduce_mini.sh: [seed $SEED] $run failed (exit $rc); the end of $LOGS/$run.log:" >&2
+    tail -n 5 "$LOGS/$run.log" >&2
+    for pid in "${!RUN_OF[@]}"; do pkill -TERM -P "$pid" || true; kill "$pid" 2>/dev/null || true; done
+    wait || true
+    exit 1
+  fi
+  stage "finished $run"
+}
+run_all() {  # run_all NAME...
+  if [ "$JOBS" = 1 ]; then
+    local run
+    for run in "$@"; do run_one "$run"; done
+    return 0
+  fi
+  mkdir -p "$LOGS"
+  while [ $# -gt 0 ]; do
+    while [ "${#RUN_OF[@]}" -ge "$JOBS" ]; do reap; done
+    stage "start $1 (log: $LOGS/$1.log)"
+    run_one "$1" > "$LOGS/$1.log" 2>&1 &
+    RUN_OF[$!]="$1"
+    shift
+  done
+  while [ "${#RUN_OF[@]}" -gt 0 ]; do reap; done
+}
+
 # ---- run -------------------------------------------------------------------------------
 START=$(date +%s)
 case "$UNTIL" in ""|corpus|tokenizer|data|base) ;; *) echo "reproduce_mini.sh: --until: one of corpus, tokenizer, data, base" >&2; exit 2 ;; esac
@@ -299,13 +355,7 @@ for step in corpus tokenizer data base; do
 done
 flock -u 9
 mkdir -p "$EVAL_DIR"
-evaluate base-at-N "$WORK/base/model" "$N"
-evaluate base-linear-x8-untuned "$WORK/base/model" "$((8 * N))" --rope-scaling "linear:8:$N"
-for run in "${RUNS[@]}"; do
-  extend "$run"
-  factor="${run##*-x}"
-  evaluate "$run" "$WORK/seed-$SEED/extend/$run/model" "$((factor * N))"
-done
+run_all base-at-N base-linear-x8-untuned "${RUNS[@]}"
 
 stage "summary and plots"
 "$PY" scripts/mini_summary.py --out "$OUT" --seed "$SEED" --n "$N" --seconds "$(( $(date +%s) - START ))"
