@@ -60,7 +60,8 @@ function(cream_concern_tests name)
   target_link_libraries(test_${name} PRIVATE GTest::gtest cream_warnings)
   target_compile_definitions(test_${name} PRIVATE
     CREAM_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
-    CREAM_BINARY="$<TARGET_FILE:cream>")
+    CREAM_BINARY="$<TARGET_FILE:cream>"
+    CREAM_PYTHON="${CREAM_PYTHON}")
   get_property(uses_torch GLOBAL PROPERTY CREAM_USES_TORCH_${name})
   if(uses_torch)
     cream_use_torch_pch(test_${name})

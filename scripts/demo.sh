@@ -78,7 +78,7 @@ echo "== export: a plain HF folder (bf16, sharded safetensors, tokenizer, genera
 "$CREAM" inspect "$OUT/export"
 
 echo "== summary (test split, truncate protocol, ppl_token)"
-/usr/bin/python3 - "$OUT" "$LENGTHS" <<'PY'
+"$(./scripts/setup.sh --print-python)" - "$OUT" "$LENGTHS" <<'PY'
 import json, sys
 out, lengths = sys.argv[1], sys.argv[2].split(",")
 print(f"{'model':<28}" + "".join(f"{l:>10}" for l in lengths))

@@ -60,7 +60,7 @@ if [ -z "${CREAM:-}" ]; then
   ) 8>"$BUILD_DIR/.build.lock"
   CREAM="$ROOT/$BUILD_DIR/cream"
 fi
-PY=/usr/bin/python3
+PY="${CREAM_PYTHON:-$(./scripts/setup.sh --print-python)}"  # the venv setup.sh made (numpy, matplotlib)
 mkdir -p "$OUT" "$WORK"
 OUT="$(cd "$OUT" && pwd)" WORK="$(cd "$WORK" && pwd)"
 

@@ -53,7 +53,7 @@ def plain_inv(theta, d):
 
 
 def yarn_weights(d, theta, n0, sc):
-    """w_i of method.md: 1 keeps the original frequency, 0 fully interpolates."""
+    """w_i of docs/method.md: 1 keeps the original frequency, 0 fully interpolates."""
     beta_fast = sc.get("beta_fast", 32.0)
     beta_slow = sc.get("beta_slow", 1.0)
 
@@ -131,7 +131,7 @@ def rope_params(cfg, max_position):
 
 
 def longrope_export(cfg):
-    """The HF longrope config that method.md prescribes for a yarn-cream config."""
+    """The HF longrope config that docs/method.md prescribes for a yarn-cream config."""
     d, theta, sc, n0 = rope_setup(cfg)
     w = yarn_weights(d, theta, n0, sc)
     factors = [float(x) for x in (1 - w) * sc["factor"] + w]

@@ -7,7 +7,7 @@ are committed in tests/fixtures/positions/). Needs only numpy; Phi uses math.erf
 For each configuration (N, L, options) it writes cream_law_N{N}_L{L}{tag}.json:
   cream.p_relativity, the branches (h, t, m),
   cream.r / cream.r_exact_truncnorm: P(r = k), k = 2..2f, where r = floor(x) and
-    x is the piecewise-linear inverse CDF of method.md step 3 (point masses at
+    x is the piecewise-linear inverse CDF of docs/method.md step 3 (point masses at
     2 and 2f included) or the exact normal truncated to [2, 2f],
   cream.e / cream.e_exact_truncnorm: the law of the middle end e, a mixture
     over branch and r of uniform integer ranges (step 4),

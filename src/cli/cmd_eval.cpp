@@ -1,4 +1,4 @@
-// `cream eval <protocol>`: evaluations of evals.md, each writing a JSON record.
+// `cream eval <protocol>`: evaluations of docs/evals.md, each writing a JSON record.
 // `ppl`: perplexity in truncate (CREAM authors') or sliding (strided) mode.
 // `passkey`, `lines`, `kv`, `needle`: the retrieval evaluations (eval/retrieval.h).
 #include <chrono>

@@ -27,6 +27,7 @@ struct GenerateCommand {
   std::string device = "auto";
   int threads = 0;
   bool no_bos = false;
+  bool print_ids = false;
 };
 
 std::vector<int64_t> prompt_ids(const io::Tokenizer& tokenizer, const GenerateCommand& command) {
@@ -47,8 +48,13 @@ void run_generate(GenerateCommand command) {
   model->eval();
   if (tokenizer.eos_id() >= 0) command.options.stop_ids.push_back(tokenizer.eos_id());
   const auto result = eval::generate(*model, prompt_ids(tokenizer, command), command.options);
-  std::vector<int32_t> text_ids(result.tokens.begin(), result.tokens.end());
-  std::cout << tokenizer.decode(text_ids) << std::endl;
+  if (command.print_ids) {  // exact tokens, for parity checks with other implementations
+    for (size_t i = 0; i < result.tokens.size(); ++i) std::cout << (i ? " " : "") << result.tokens[i];
+    std::cout << std::endl;
+  } else {
+    std::vector<int32_t> text_ids(result.tokens.begin(), result.tokens.end());
+    std::cout << tokenizer.decode(text_ids) << std::endl;
+  }
   log::info("generated {} tokens ({}), {:.1f} tokens/s", result.tokens.size(),
             result.stopped ? "stopped at EOS" : "max-new-tokens reached", result.tokens_per_s);
 }
@@ -63,6 +69,7 @@ void setup_generate(CLI::App& root) {
   cmd->add_option("--top-p", command->options.top_p, "Nucleus mass when sampling")->capture_default_str();
   cmd->add_option("--seed", command->options.seed, "Sampling seed")->capture_default_str();
   cmd->add_flag("--no-bos", command->no_bos, "Do not prepend BOS to the prompt");
+  cmd->add_flag("--print-ids", command->print_ids, "Print the new token ids (space-separated) instead of the text");
   cmd->add_option("--dtype", command->dtype, "Compute dtype: fp32 or bf16")->capture_default_str();
   cmd->add_option("--device", command->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_option("--threads", command->threads, "Intra-op threads (0: LibTorch default)");

@@ -144,7 +144,9 @@ int run_inspect(const std::string& dir, bool as_json) {
     print_human(folder, findings);
   }
   if (!findings.problems.empty()) {
-    std::cerr << "cream: error: " << dir << ": " << findings.problems.size() << " problem(s) found\n";
+    // The first problem on stderr too, so that scripts see what is wrong without parsing stdout.
+    std::cerr << "cream: error: " << dir << ": " << findings.problems.size() << " problem(s) found, first: "
+              << findings.problems.front() << "\n";
     return 1;
   }
   return 0;

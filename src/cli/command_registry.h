@@ -27,6 +27,9 @@ std::vector<CommandEntry>& command_registry();
 //   static const bool kRegistered = register_command("inspect", 60, setup_inspect);
 bool register_command(std::string name, int order, CommandSetup setup);
 
+// The build facts `cream --version` / `cream info` print (one "key value" per line).
+std::string build_info();
+
 // Thrown by a command that already reported its outcome and only needs main to exit
 // with `status` (e.g. `inspect` after listing the problems it found).
 struct ExitWithStatus {

@@ -41,7 +41,11 @@ int fail(const std::string& message) {
 int main(int argc, char** argv) {
   CLI::App app{"cream: context-window extension of Llama models with CREAM", "cream"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "cream 0.1.0");
+  app.set_version_flag("--version", [] {
+    auto text = cream::cli::build_info();
+    text.pop_back();  // CLI11 adds the final newline
+    return text;
+  });
   // One line per error, no usage dump.
   app.failure_message([](const CLI::App*, const CLI::Error& e) {
     return "cream: error: " + std::string(e.what()) + " (see --help)\n";

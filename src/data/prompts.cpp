@@ -1,4 +1,4 @@
-// Prompt builders for the retrieval evaluations (evals.md): passkey (PoSE), LongChat-Lines,
+// Prompt builders for the retrieval evaluations (docs/evals.md): passkey (PoSE), LongChat-Lines,
 // Lost-in-the-Middle key-value and needle in a haystack. Word lists and the haystack are
 // loaded in prompt_sources.cpp.
 #include "cream/data/prompts.h"

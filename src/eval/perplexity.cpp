@@ -1,4 +1,4 @@
-// Perplexity: see include/cream/eval/perplexity.h and evals.md "Perplexity".
+// Perplexity: see include/cream/eval/perplexity.h and docs/evals.md "Perplexity".
 #include "cream/eval/perplexity.h"
 
 #include <algorithm>

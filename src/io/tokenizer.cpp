@@ -1,9 +1,7 @@
 #include "cream/io/tokenizer.h"
 
 #include <algorithm>
-#include <new>
 
-#include <dlfcn.h>
 #include <sentencepiece_processor.h>
 
 #include "cream/util/error.h"
@@ -29,79 +27,22 @@ std::string why_not_sentencepiece(const std::string& bytes) {
   return "";
 }
 
-// Debian's libsentencepiece.so.0 embeds and EXPORTS its own protobuf 3.14, while
-// LibTorch pulls in the system libprotobuf 3.21: linked into one executable, the
-// two interpose each other's symbols and the process crashes before main (or
-// protobuf aborts on a version check). So the library is opened privately with
-// dlopen(RTLD_LOCAL | RTLD_DEEPBIND) and used only through virtual calls plus the
-// three non-virtual symbols looked up below; nothing in cream links against it.
-class SentencePieceLibrary {
- public:
-  static const SentencePieceLibrary& get() {
-    static const SentencePieceLibrary library;
-    return library;
-  }
-
-  std::unique_ptr<sentencepiece::SentencePieceProcessor> new_processor() const {
-    void* memory = ::operator new(sizeof(sentencepiece::SentencePieceProcessor));
-    construct_(memory);  // virtual destructor: unique_ptr's delete goes through the vtable
-    return std::unique_ptr<sentencepiece::SentencePieceProcessor>(
-        static_cast<sentencepiece::SentencePieceProcessor*>(memory));
-  }
-
-  // Runs `call` (which returns a util::Status) and returns "" on success, else the
-  // status text. The Status is built in place and destroyed with the library's own
-  // destructor so no reference to its symbols is compiled into cream.
-  template <typename Call>
-  std::string status_of(Call&& call) const {
-    alignas(sentencepiece::util::Status) unsigned char storage[sizeof(sentencepiece::util::Status)];
-    auto* status = new (storage) sentencepiece::util::Status(call());
-    std::string message = status->ok() ? std::string() : to_string_(status);
-    destroy_status_(status);
-    return message;
-  }
-
- private:
-  SentencePieceLibrary() {
-#if defined(__SANITIZE_ADDRESS__)
-    const int flags = RTLD_NOW | RTLD_LOCAL;  // AddressSanitizer refuses RTLD_DEEPBIND
-#else
-    const int flags = RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND;
-#endif
-    handle_ = ::dlopen("libsentencepiece.so.0", flags);
-    if (!handle_) handle_ = ::dlopen("libsentencepiece.so", flags);
-    CREAM_CHECK(handle_ != nullptr, std::string("cannot load the SentencePiece library: ") + ::dlerror());
-    construct_ = reinterpret_cast<void (*)(void*)>(symbol("_ZN13sentencepiece22SentencePieceProcessorC1Ev"));
-    destroy_status_ = reinterpret_cast<void (*)(void*)>(symbol("_ZN13sentencepiece4util6StatusD1Ev"));
-    // Itanium ABI: a member function returning std::string takes the result slot
-    // first and `this` second, exactly like this free-function signature.
-    to_string_ = reinterpret_cast<std::string (*)(const void*)>(
-        symbol("_ZNK13sentencepiece4util6Status8ToStringB5cxx11Ev"));
-  }
-
-  void* symbol(const char* name) const {
-    void* address = ::dlsym(handle_, name);
-    CREAM_CHECK(address != nullptr, std::string("SentencePiece library lacks ") + name);
-    return address;
-  }
-
-  void* handle_ = nullptr;  // never closed: processors may live until exit
-  void (*construct_)(void*) = nullptr;
-  void (*destroy_status_)(void*) = nullptr;
-  std::string (*to_string_)(const void*) = nullptr;
-};
+// Turns a SentencePiece status into "" (ok) or its message.
+std::string status_text(const sentencepiece::util::Status& status) {
+  return status.ok() ? std::string() : status.ToString();
+}
 
 }  // namespace
 
 Tokenizer::Tokenizer(const std::filesystem::path& model_path)
-    : path_(model_path), processor_(SentencePieceLibrary::get().new_processor()) {
+    : path_(model_path), processor_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {
   CREAM_CHECK(std::filesystem::is_regular_file(model_path),
               model_path.string() + ": tokenizer file not found");
   const std::string bytes = util::read_text_file(model_path);
   const std::string problem = why_not_sentencepiece(bytes);
   CREAM_CHECK(problem.empty(), model_path.string() + ": not a SentencePiece model (" + problem + ")");
   const std::string error =
-      SentencePieceLibrary::get().status_of([&] { return processor_->LoadFromSerializedProto(bytes); });
+      status_text(processor_->LoadFromSerializedProto(bytes));
   CREAM_CHECK(error.empty(), model_path.string() + ": not a SentencePiece model (" + error + ")");
   CREAM_CHECK(processor_->GetPieceSize() > 0, model_path.string() + ": SentencePiece model has no pieces");
   sha256_ = util::sha256_hex(bytes);
@@ -115,7 +56,7 @@ static_assert(sizeof(int) == sizeof(int32_t), "SentencePiece ids are int; we sto
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
   std::vector<int> ids;
-  const std::string error = SentencePieceLibrary::get().status_of([&] { return processor_->Encode(text, &ids); });
+  const std::string error = status_text(processor_->Encode(text, &ids));
   CREAM_CHECK(error.empty(), path_.string() + ": encoding failed: " + error);
   return std::vector<int32_t>(ids.begin(), ids.end());
 }
@@ -134,7 +75,7 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
   std::string text;
   const std::vector<int> plain_ids(ids.begin(), ids.end());
   const std::string error =
-      SentencePieceLibrary::get().status_of([&] { return processor_->Decode(plain_ids, &text); });
+      status_text(processor_->Decode(plain_ids, &text));
   CREAM_CHECK(error.empty(), path_.string() + ": decoding failed: " + error);
   return text;
 }

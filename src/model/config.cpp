@@ -78,6 +78,7 @@ class FieldReader {
     }
     return out;
   }
+  const json& raw(const std::string& key) const { return object_.at(key); }
   const json& object(const std::string& key) const {
     const auto& v = object_.at(key);
     if (!v.is_object()) fail(key, "must be an object, got " + describe(v));
@@ -97,6 +98,10 @@ class FieldReader {
 void read_rope(const FieldReader& top, const std::string& block_key, LlamaConfig& c) {
   const json& block = top.object(block_key);
   const FieldReader r(block, top.source(), block_key + ".");
+  // transformers 5 nests one block per layer type ({"full_attention": {...}, ...}) for models
+  // that mix attention kinds; reading it as one flat block would silently mean plain RoPE.
+  for (const auto& [key, value] : block.items())
+    if (value.is_object()) r.fail(key, "per-layer rope parameters are not supported (one block for every layer)");
   if (auto theta = r.optional_number("rope_theta")) c.rope_theta = *theta;
   // HF prefers `type` when both spellings are present.
   std::string type_key = r.has("type") ? "type" : "rope_type";
@@ -109,6 +114,8 @@ void read_rope(const FieldReader& top, const std::string& block_key, LlamaConfig
   if (!type)
     r.fail(type_key, "unknown rope type \"" + *type_name +
                          "\" (known: default, linear, ntk, dynamic, yarn, yarn-cream, llama3, longrope)");
+  if (auto partial = r.optional_number("partial_rotary_factor"); partial && *partial != 1.0)
+    r.fail("partial_rotary_factor", json(*partial).dump() + " is not supported (cream rotates the whole head)");
   RopeScaling& rope = c.rope;
   rope.type = *type;
   const bool needs_factor = *type != RopeType::Default && *type != RopeType::LongRope;
@@ -173,6 +180,37 @@ void read_flags_and_ids(const FieldReader& r, LlamaConfig& c) {
   else if (auto v2 = r.optional_string("torch_dtype")) c.torch_dtype = *v2;
   if (auto act = r.optional_string("hidden_act"); act && *act != "silu")
     r.fail("hidden_act", "\"" + *act + "\" is not supported (Llama uses silu)");
+}
+
+// transformers loads many architectures from the same kind of folder; cream runs Llama only,
+// so anything else is refused by name before its sizes produce a confusing error.
+void read_architecture(const FieldReader& r) {
+  if (auto type = r.optional_string("model_type"); type && *type != "llama")
+    r.fail("model_type", "\"" + *type + "\" is not supported (cream runs Llama models, model_type \"llama\")");
+  if (!r.has("architectures")) return;
+  const json& names = r.raw("architectures");
+  if (!names.is_array()) r.fail("architectures", "must be a list of class names");
+  for (const auto& name : names)
+    if (!name.is_string() || name.get<std::string>() != "LlamaForCausalLM")
+      r.fail("architectures", name.dump() + " is not supported (cream runs LlamaForCausalLM)");
+}
+
+// Attention that does not see every earlier token (Mistral / Qwen2 sliding windows, HF 5
+// layer_types) would run as full causal attention here: a different model, so refused.
+void read_attention_pattern(const FieldReader& r, const LlamaConfig& c) {
+  const std::string unsupported = "sliding-window attention is not supported (cream attends to every earlier token)";
+  const auto use = r.optional_bool("use_sliding_window");
+  if (use && *use) r.fail("use_sliding_window", unsupported);
+  // Qwen2-style configs keep a window next to use_sliding_window: false; only an active one counts.
+  if (auto window = r.optional_int("sliding_window"); !use && window && *window < c.max_position_embeddings)
+    r.fail("sliding_window", std::to_string(*window) + " is below max_position_embeddings (" +
+                                 std::to_string(c.max_position_embeddings) + "): " + unsupported);
+  if (!r.has("layer_types")) return;
+  const json& types = r.raw("layer_types");
+  if (!types.is_array()) r.fail("layer_types", "must be a list of layer kinds");
+  for (const auto& kind : types)
+    if (!kind.is_string() || kind.get<std::string>() != "full_attention")
+      r.fail("layer_types", kind.dump() + " layers are not supported (only full_attention)");
 }
 
 void check(bool ok, const std::string& source, const std::string& field, const std::string& problem) {
@@ -277,8 +315,12 @@ LlamaConfig LlamaConfig::from_json(const json& j, const std::string& source) {
   if (!j.is_object()) throw Error(source + ": the config must be a JSON object");
   const FieldReader r(j, source);
   LlamaConfig c;
+  read_architecture(r);
   read_sizes(r, c);
   read_flags_and_ids(r, c);
+  read_attention_pattern(r, c);
+  if (auto partial = r.optional_number("partial_rotary_factor"); partial && *partial != 1.0)
+    r.fail("partial_rotary_factor", json(*partial).dump() + " is not supported (cream rotates the whole head)");
   // v5's rope_parameters wins over a leftover v4 rope_scaling.
   if (r.has("rope_parameters")) read_rope(r, "rope_parameters", c);
   else if (r.has("rope_scaling")) read_rope(r, "rope_scaling", c);

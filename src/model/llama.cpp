@@ -5,7 +5,6 @@
 
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/functions/utils.h>
-#include <torch/version.h>
 
 #include "cream/util/error.h"
 
@@ -80,7 +79,6 @@ torch::Tensor chunked_math_attention(const torch::Tensor& q, const torch::Tensor
 
 torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                const AttentionOptions& options) {
-#if TORCH_VERSION_MAJOR >= 2
   if (!options.force_math) {
     const int64_t group = q.size(1) / k.size(1);
     auto expand = [&](const torch::Tensor& t) {
@@ -96,7 +94,6 @@ torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, c
                          torch::arange(tk - tq, tk, index_options).unsqueeze(1);  // [Tq, Tk], true = attend
     return at::scaled_dot_product_attention(q, expand(k), expand(v), visible, 0.0, /*is_causal=*/false);
   }
-#endif
   return chunked_math_attention(q, k, v, options.query_chunk);
 }
 

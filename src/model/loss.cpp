@@ -18,14 +18,15 @@ int64_t automatic_chunk_rows(int64_t vocab) { return std::max<int64_t>(1, (int64
 struct ChunkedCrossEntropy : public torch::autograd::Function<ChunkedCrossEntropy> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& hidden, const torch::Tensor& weight,
                                const torch::Tensor& targets, int64_t ignore_index, int64_t chunk_rows) {
-    ctx->save_for_backward({hidden, weight, targets});
     ctx->saved_data["ignore_index"] = ignore_index;
     ctx->saved_data["chunk_rows"] = chunk_rows;
     auto total = torch::zeros({}, hidden.options().dtype(torch::kFloat));
     const int64_t rows = hidden.size(0);
+    torch::Tensor single_chunk_logits;
     for (int64_t start = 0; start < rows; start += chunk_rows) {
       const int64_t n = std::min(chunk_rows, rows - start);
       const auto logits = torch::matmul(hidden.narrow(0, start, n), weight.t()).to(torch::kFloat);  // [n, V]
+      if (n == rows) single_chunk_logits = logits;
       const auto target = targets.narrow(0, start, n);
       const auto counted = target != ignore_index;
       const auto safe_target = torch::where(counted, target, torch::zeros_like(target));
@@ -33,6 +34,10 @@ struct ChunkedCrossEntropy : public torch::autograd::Function<ChunkedCrossEntrop
       const auto per_row = torch::logsumexp(logits, 1) - picked;
       total = total + torch::where(counted, per_row, torch::zeros_like(per_row)).sum();
     }
+    // One chunk (the common training case): keep its logits, so backward skips the
+    // recomputing matmul. Still at most one chunk of float32 logits alive; the values
+    // are those backward would recompute, so results do not change.
+    ctx->save_for_backward({hidden, weight, targets, single_chunk_logits});
     return total;
   }
 
@@ -45,21 +50,32 @@ struct ChunkedCrossEntropy : public torch::autograd::Function<ChunkedCrossEntrop
     const int64_t chunk_rows = ctx->saved_data["chunk_rows"].toInt();
     const auto grad_total = grad_outputs[0].to(torch::kFloat);
     const bool want_hidden = ctx->needs_input_grad(0), want_weight = ctx->needs_input_grad(1);
+    const auto& saved_logits = saved[3];
     torch::Tensor grad_hidden = want_hidden ? torch::empty_like(hidden) : torch::Tensor();
-    torch::Tensor grad_weight = want_weight ? torch::zeros_like(weight, weight.options().dtype(torch::kFloat)) : torch::Tensor();
+    torch::Tensor grad_weight;  // float32 sum over chunks
     const int64_t rows = hidden.size(0);
     for (int64_t start = 0; start < rows; start += chunk_rows) {
       const int64_t n = std::min(chunk_rows, rows - start);
       const auto h = hidden.narrow(0, start, n);
       const auto target = targets.narrow(0, start, n);
-      const auto counted = (target != ignore_index).to(torch::kFloat).unsqueeze(1);
       const auto safe_target = torch::where(target != ignore_index, target, torch::zeros_like(target));
+      // Per-row factor: grad_total, or 0 for ignored rows. One pass over the logits
+      // instead of two; bitwise the same as multiplying by the mask then by grad_total.
+      const auto row_scale = (target != ignore_index).to(torch::kFloat).unsqueeze(1) * grad_total;
+      const auto logits = saved_logits.defined() ? saved_logits : torch::matmul(h, weight.t()).to(torch::kFloat);
       // d(lse - picked)/dlogits = softmax - onehot(target), zero for ignored rows.
-      auto grad_logits = torch::softmax(torch::matmul(h, weight.t()).to(torch::kFloat), 1);
+      auto grad_logits = torch::softmax(logits, 1);
       grad_logits.scatter_add_(1, safe_target.unsqueeze(1), -torch::ones({n, 1}, grad_logits.options()));
-      grad_logits = grad_logits * counted * grad_total;
-      if (want_hidden) grad_hidden.narrow(0, start, n).copy_(torch::matmul(grad_logits.to(weight.scalar_type()), weight));
-      if (want_weight) grad_weight.add_(torch::matmul(grad_logits.t(), h.to(torch::kFloat)));
+      grad_logits.mul_(row_scale);
+      // Both products in the weight's dtype: a bf16 model runs bf16 GEMMs (float32
+      // accumulation inside) like PyTorch's own backward, not a float32 GEMM.
+      const auto grad_compute = grad_logits.to(weight.scalar_type());
+      if (want_hidden) grad_hidden.narrow(0, start, n).copy_(torch::matmul(grad_compute, weight));
+      if (want_weight) {
+        const auto part = torch::matmul(grad_compute.t(), h);
+        if (!grad_weight.defined()) grad_weight = part.to(torch::kFloat);
+        else grad_weight.add_(part);
+      }
     }
     if (want_weight) grad_weight = grad_weight.to(weight.scalar_type());
     return {grad_hidden, grad_weight, torch::Tensor(), torch::Tensor(), torch::Tensor()};

@@ -118,7 +118,10 @@ RopeFrequencies rope_frequencies(const LlamaConfig& c, int64_t max_position) {
       out.inv_freq = base_inv_freq(ntk_theta(c.rope_theta, r.factor, c.head_dim), c.head_dim);
       break;
     case RopeType::Dynamic: {
-      const double n0 = static_cast<double>(c.original_window());
+      // method.md: N0 is max_position_embeddings, as in HF, which ignores any
+      // original_max_position_embeddings for dynamic; reading that instead made a folder with
+      // both (cream's own dynamic checkpoints and exports) run differently in transformers.
+      const double n0 = static_cast<double>(c.max_position_embeddings);
       const double length = static_cast<double>(max_position) + 1.0;
       const double theta =
           length > n0 ? ntk_theta(c.rope_theta, r.factor * length / n0 - (r.factor - 1.0), c.head_dim) : c.rope_theta;

@@ -68,7 +68,7 @@ Branch Sampler::next_branch(util::Rng& rng) {
   return batch_branch_;
 }
 
-// method.md "CREAM sampler", steps 1-6.
+// docs/method.md "CREAM sampler", steps 1-6.
 Sample Sampler::draw_cream(std::int64_t window_length, util::Rng& rng) {
   const std::int64_t n = options_.train_length, l = options_.target_length;
   SampleInfo info;
@@ -105,7 +105,7 @@ Sample Sampler::draw_cream(std::int64_t window_length, util::Rng& rng) {
   return sample;
 }
 
-// PoSE with two chunks (method.md "Baselines").
+// PoSE with two chunks (docs/method.md "Baselines").
 Sample Sampler::draw_pose(std::int64_t window_length, util::Rng& rng) const {
   const std::int64_t n = options_.train_length, l = options_.target_length;
   const std::int64_t d = std::min(window_length, l);  // the document cut to at most L tokens

@@ -2,12 +2,14 @@
 #include "cream/train/export.h"
 
 #include <algorithm>
+#include <optional>
 #include <system_error>
 
 #include <torch/torch.h>
 
 #include "cream/io/checkpoint_folder.h"
 #include "cream/io/safetensors.h"
+#include "cream/io/tokenizer.h"
 #include "cream/model/weights.h"
 #include "cream/util/error.h"
 #include "cream/util/fs.h"
@@ -18,6 +20,7 @@ namespace {
 
 namespace fs = std::filesystem;
 constexpr const char* kGenerationConfigFile = "generation_config.json";
+constexpr const char* kTokenizerConfigFile = "tokenizer_config.json";
 
 fs::path normalized(const fs::path& path) {
   std::error_code ec;
@@ -92,6 +95,26 @@ std::vector<std::string> list_files(const fs::path& folder) {
   return names;
 }
 
+// Without a tokenizer_config.json, transformers' AutoTokenizer falls back to a generic
+// tokenizer that drops SentencePiece's dummy-prefix space and BOS. Naming LlamaTokenizer (and
+// the special pieces, and BOS as cream adds it) makes it encode as cream does.
+nlohmann::json llama_tokenizer_config_json(const io::Tokenizer& tokenizer) {
+  // With add_dummy_prefix (Llama's setting) even "a" starts with a piece that begins with U+2581 ("▁").
+  const auto first = tokenizer.encode("a");
+  const bool dummy_prefix = !first.empty() && tokenizer.piece(first.front()).rfind("\xE2\x96\x81", 0) == 0;
+  nlohmann::json j = {{"tokenizer_class", "LlamaTokenizer"},
+                      {"add_bos_token", tokenizer.bos_id() >= 0},
+                      {"add_eos_token", false},
+                      {"add_prefix_space", dummy_prefix},
+                      {"legacy", false},
+                      {"clean_up_tokenization_spaces", false}};
+  if (tokenizer.bos_id() >= 0) j["bos_token"] = tokenizer.piece(tokenizer.bos_id());
+  if (tokenizer.eos_id() >= 0) j["eos_token"] = tokenizer.piece(tokenizer.eos_id());
+  if (tokenizer.unk_id() >= 0) j["unk_token"] = tokenizer.piece(tokenizer.unk_id());
+  if (tokenizer.pad_id() >= 0) j["pad_token"] = tokenizer.piece(tokenizer.pad_id());
+  return j;
+}
+
 }  // namespace
 
 const std::vector<std::string>& tokenizer_file_names() {
@@ -125,6 +148,10 @@ ExportSummary export_model(const ExportOptions& given) {
   const io::CheckpointFolder weights(source);
   model::check_weights(config, weights);
   const auto sources = converted_sources(config, weights, options.dtype);
+  std::optional<nlohmann::json> tokenizer_config;
+  if (fs::is_regular_file(source / "tokenizer.model") && !fs::exists(source / kTokenizerConfigFile) &&
+      !fs::exists(source / "tokenizer.json"))
+    tokenizer_config = llama_tokenizer_config_json(io::Tokenizer(source / "tokenizer.model"));
 
   ExportSummary summary;
   for (const auto& tensor : sources) summary.weight_bytes += tensor.nbytes();
@@ -143,6 +170,7 @@ ExportSummary export_model(const ExportOptions& given) {
     io::write_checkpoint(tmp, sources, write_options);
     for (const auto& name : tokenizer_file_names())
       if (fs::is_regular_file(source / name)) copy_file_into(source / name, tmp);
+    if (tokenizer_config) util::write_file_atomic(tmp / kTokenizerConfigFile, tokenizer_config->dump(2) + "\n");
     if (fs::is_regular_file(source / kGenerationConfigFile))
       copy_file_into(source / kGenerationConfigFile, tmp);
     else

@@ -24,6 +24,10 @@ nlohmann::json memory_json(const MemoryUsage& memory) {
   return out;
 }
 
+void add_scalar(std::vector<TensorboardScalar>& out, const std::string& tag, const nlohmann::json& value) {
+  if (value.is_number()) out.push_back({tag, value.get<float>()});
+}
+
 }  // namespace
 
 int64_t process_rss_bytes() {
@@ -72,7 +76,7 @@ std::string metrics_lines_up_to(const std::string& contents, int64_t max_step) {
 }
 
 MetricsLog::MetricsLog(const fs::path& path, MetricsStart start, MemoryProbe memory)
-    : path_(path), memory_(std::move(memory)) {
+    : path_(path), memory_(std::move(memory)), resumed_step_(start.resumed_step) {
   if (!path_.parent_path().empty()) fs::create_directories(path_.parent_path());
   std::error_code ec;
   if (start.resumed_step && fs::exists(path_, ec)) {
@@ -101,6 +105,30 @@ void MetricsLog::append(const StepMetrics& metrics) {
   out_ << record.dump() << '\n';
   out_.flush();
   CREAM_CHECK(out_.good(), path_.string() + ": write failed (disk full?)");
+  // Derived from the written record, so both files always show the same numbers.
+  if (tensorboard_) tensorboard_->write_scalars(metrics.step, tensorboard_scalars(record));
+}
+
+void MetricsLog::also_write_tensorboard(const fs::path& folder) {
+  tensorboard_ = std::make_unique<TensorboardWriter>(folder, resumed_step_.value_or(0));
+}
+
+std::vector<TensorboardScalar> tensorboard_scalars(const nlohmann::json& record) {
+  static const std::string eval_prefix = "eval_";
+  std::vector<TensorboardScalar> out;
+  for (const auto& [key, value] : record.items()) {
+    if (key == "step") continue;
+    if (key == "loss" || key == "lr" || key == "grad_norm" || key == "tokens_per_s") {
+      add_scalar(out, "train/" + key, value);
+    } else if (key == "memory" && value.is_object()) {
+      for (const auto& [field, bytes] : value.items()) add_scalar(out, "memory/" + field, bytes);
+    } else if (key.compare(0, eval_prefix.size(), eval_prefix) == 0) {
+      add_scalar(out, "eval/" + key.substr(eval_prefix.size()), value);
+    } else {
+      add_scalar(out, key, value);
+    }
+  }
+  return out;
 }
 
 }  // namespace cream::train

@@ -36,7 +36,7 @@ model::LlamaConfig apply_rope_section(model::LlamaConfig model_config, const con
     scaling.high_freq_factor = rope.high_freq_factor.value_or(4.0);
   }
   model_config.rope = scaling;
-  // product.md: after training to L the config says max_position_embeddings = L (and the
+  // docs/method.md (export rules): after training to L the config says max_position_embeddings = L (and the
   // scaling's original_max_position_embeddings = N), whatever the source model claimed.
   model_config.max_position_embeddings = experiment.positions.target_length;
   model_config.validate("model config with the experiment's rope section");

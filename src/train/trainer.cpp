@@ -43,7 +43,7 @@ namespace {
 torch::Device select_device(config::Device wanted) {
   const bool cuda = torch::cuda::is_available();
   if (wanted == config::Device::cuda) {
-    CREAM_CHECK(cuda, "model.device: cuda was asked for but no CUDA device is available to this build");
+    CREAM_CHECK(cuda, "model.device: cuda was asked for but this process sees no CUDA GPU (`cream info` lists what the build sees)");
     return torch::Device(torch::kCUDA, 0);
   }
   if (wanted == config::Device::auto_select && cuda) return torch::Device(torch::kCUDA, 0);
@@ -165,6 +165,7 @@ struct Trainer::Impl {
     metrics = std::make_unique<MetricsLog>(
         run_dir / "metrics.jsonl", step > 0 ? MetricsStart::resume_after(step) : MetricsStart::fresh(),
         MetricsLog::memory_probe(device.is_cuda()));
+    if (config.log.tensorboard) metrics->also_write_tensorboard(run_dir / kTensorboardFolder);
   }
 
   void setup_data() {

@@ -1,16 +1,23 @@
 #include "cream/util/log.h"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 
 namespace cream::log {
+namespace {
 
-spdlog::logger& get() {
-  static std::shared_ptr<spdlog::logger> logger = [] {
-    auto made = spdlog::stderr_color_mt("cream");
-    made->set_pattern("[%H:%M:%S] %^%l%$ %v");
-    return made;
+spdlog::logger& logger() {
+  static std::shared_ptr<spdlog::logger> made = [] {
+    auto created = spdlog::stderr_color_mt("cream");
+    created->set_pattern("[%H:%M:%S] %^%l%$ %v");
+    return created;
   }();
-  return *logger;
+  return *made;
 }
+
+}  // namespace
+
+void write_info(const std::string& message) { logger().info("{}", message); }
+void write_warn(const std::string& message) { logger().warn("{}", message); }
 
 }  // namespace cream::log

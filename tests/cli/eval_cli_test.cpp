@@ -58,7 +58,7 @@ nlohmann::json read_json(const fs::path& path) {
 }
 
 bool matplotlib_available() {
-  static const bool available = std::system("/usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1") == 0;
+  static const bool available = std::system((std::string(CREAM_PYTHON) + " -c 'import matplotlib' >/dev/null 2>&1").c_str()) == 0;
   return available;
 }
 
@@ -295,9 +295,9 @@ TEST(EvalCli, PlotEvalRendersEveryRecord) {
       ASSERT_EQ(run.result.status, 0) << name << ": " << run.result.output;
       records += run.record_path.string() + " ";
     }
-  if (!matplotlib_available()) GTEST_SKIP() << "/usr/bin/python3 lacks matplotlib";
+  ASSERT_TRUE(matplotlib_available()) << CREAM_PYTHON << " lacks matplotlib (run scripts/setup.sh)";
   const auto out_dir = w.dir / "figures";
-  const std::string command = "/usr/bin/python3 " + (fs::path(CREAM_SOURCE_DIR) / "scripts" / "plot_eval.py").string() +
+  const std::string command = std::string(CREAM_PYTHON) + " " + (fs::path(CREAM_SOURCE_DIR) / "scripts" / "plot_eval.py").string() +
                               " " + records + "--out-dir " + out_dir.string() + " >/dev/null 2>" +
                               (w.dir / "plot_stderr.txt").string();
   ASSERT_EQ(std::system(command.c_str()), 0) << cream::util::read_text_file(w.dir / "plot_stderr.txt");

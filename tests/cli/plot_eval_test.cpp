@@ -25,7 +25,7 @@ const fs::path kFixtures = fs::path(CREAM_SOURCE_DIR) / "tests" / "fixtures" / "
 const std::string kScript = (fs::path(CREAM_SOURCE_DIR) / "scripts" / "plot_eval.py").string();
 
 bool matplotlib_available() {
-  static const bool available = std::system("/usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1") == 0;
+  static const bool available = std::system((std::string(CREAM_PYTHON) + " -c 'import matplotlib' >/dev/null 2>&1").c_str()) == 0;
   return available;
 }
 
@@ -37,7 +37,7 @@ struct ScriptResult {
 
 ScriptResult run_plot_eval(const std::string& args, const fs::path& dir) {
   const auto err_path = dir / "stderr.txt";
-  const std::string command = "/usr/bin/python3 " + kScript + " " + args + " 2>" + err_path.string();
+  const std::string command = std::string(CREAM_PYTHON) + " " + kScript + " " + args + " 2>" + err_path.string();
   ScriptResult result;
   FILE* pipe = ::popen(command.c_str(), "r");
   if (!pipe) return result;
@@ -91,7 +91,7 @@ std::set<std::string> printed_lines(const std::string& text) {
 class PlotEval : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!matplotlib_available()) GTEST_SKIP() << "/usr/bin/python3 has no matplotlib";
+    ASSERT_TRUE(matplotlib_available()) << CREAM_PYTHON << " lacks matplotlib (run scripts/setup.sh)";
     dir_ = cream::test::fresh_dir(std::string("plot_eval_") +
                                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
   }

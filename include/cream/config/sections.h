@@ -102,7 +102,7 @@ struct PositionsSection {
   PositionMethod method = PositionMethod::cream;  // required in the file
   int64_t train_length = 0;                       // N, required
   int64_t target_length = 0;                      // L, required
-  // cream only (method.md "CREAM sampler"); resolved when method is cream.
+  // cream only (docs/method.md "CREAM sampler"); resolved when method is cream.
   std::optional<double> sigma;                    // default 3.0
   std::optional<int64_t> continuity_length;       // default (and 0 =) 4 * L / N
   std::optional<double> relativity_share;         // default 0.5
@@ -238,12 +238,14 @@ struct CheckpointSection {
 };
 
 struct LogSection {
-  int64_t every = 1;  // steps between metrics.jsonl lines
+  int64_t every = 1;         // steps between metrics.jsonl lines
+  bool tensorboard = false;  // also write each line as TensorBoard scalars (<output_dir>/tensorboard/)
 
   void validate() const;
   template <typename Self, typename Visitor>
   static void fields(Self& s, Visitor&& v) {
     v("every", s.every);
+    v("tensorboard", s.tensorboard);
   }
 };
 

@@ -1,4 +1,4 @@
-// Prompt builders for the retrieval evaluations of evals.md (passkey, LongChat-Lines,
+// Prompt builders for the retrieval evaluations of docs/evals.md (passkey, LongChat-Lines,
 // Lost-in-the-Middle key-value, needle in a haystack). The evals (`cream eval ...`) and the
 // synthetic training documents (`cream data synth`) use these same builders, so what a
 // model is trained on and what it is tested on are built by one piece of code.

@@ -4,7 +4,7 @@
 // Window plan (fixed for a dataset and options, built once):
 //  * A document with |D| >= L yields floor(|D| / L) consecutive FULL windows of
 //    exactly L tokens. Its remainder R = |D| mod L is served as a SHORT window
-//    when R >= N (the sampler then uses method.md's N <= |D| < L fallback);
+//    when R >= N (the sampler then uses docs/method.md's N <= |D| < L fallback);
 //    a remainder 0 < R < N is treated like a short document (below).
 //  * A document with N <= |D| < L is one SHORT window (the whole document).
 //  * Documents (and remainders) with |D| < N: short_docs = pack concatenates them,

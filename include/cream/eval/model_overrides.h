@@ -43,7 +43,7 @@ int64_t supported_window(const model::LlamaConfig& config);
 // Logs a warning when `length` exceeds supported_window (evaluating beyond it is allowed).
 void warn_beyond_window(const model::LlamaConfig& config, int64_t length, const std::string& what);
 
-// The rope fields of a JSON record, as exported (method.md's export rules): rope_theta,
+// The rope fields of a JSON record, as exported (docs/method.md's export rules): rope_theta,
 // rope_scaling (null when none), rope_type, max_position_embeddings, window, rope_override,
 // rope_params.
 nlohmann::json rope_record(const model::LlamaConfig& config, const RopeOverrides& overrides);

@@ -1,4 +1,4 @@
-// Perplexity (evals.md "Perplexity"): truncate mode, the CREAM authors' protocol (the
+// Perplexity (docs/evals.md "Perplexity"): truncate mode, the CREAM authors' protocol (the
 // first T tokens of each long-enough document, i.e. BOS + its first T-1 tokens), and
 // sliding mode, standard strided perplexity (every token scored exactly once, with as much
 // context as a window of T allows). Losses come from the model's chunked loss_sum, so no

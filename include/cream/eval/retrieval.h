@@ -1,4 +1,4 @@
-// The four retrieval evaluations of evals.md: passkey (PoSE), LongChat-Lines, Lost in the
+// The four retrieval evaluations of docs/evals.md: passkey (PoSE), LongChat-Lines, Lost in the
 // Middle key-value retrieval and needle in a haystack. Prompts come from data/prompts.h;
 // this file plans the cells (size x depth), runs the trials (greedy decoding with a KV
 // cache, or teacher-forced scoring of the passkey), scores the answers and writes the
@@ -126,7 +126,7 @@ TrialResult score_output(RetrievalTask task, const data::RetrievalPrompt& prompt
 // The record's protocol-variant string, e.g. "pose-filler-no-separator".
 std::string protocol_variant(const RetrievalOptions& options);
 
-// The cells, by-depth and by-size summaries and overall numbers (see README / evals.md);
+// The cells, by-depth and by-size summaries and overall numbers (see README / docs/evals.md);
 // the caller adds model, rope and run fields.
 nlohmann::json retrieval_results_json(const RetrievalOptions& options, const std::vector<CellResult>& cells);
 

@@ -1,5 +1,5 @@
 // The architecture of a Llama model as written in an HF config.json, plus the RoPE
-// variant it uses (method.md "RoPE and its scaling variants").
+// variant it uses (docs/method.md "RoPE and its scaling variants").
 #pragma once
 
 #include <cstdint>
@@ -78,7 +78,7 @@ struct LlamaConfig {
   void validate(const std::string& source_name = "model config") const;
 
   // HF v4 spelling (rope_scaling with both `type` and `rope_type`, torch_dtype,
-  // architectures, model_type) with method.md's export rules: ntk becomes a changed
+  // architectures, model_type) with docs/method.md's export rules: ntk becomes a changed
   // rope_theta, yarn-cream becomes an exact longrope.
   nlohmann::json to_json() const;
 

@@ -1,4 +1,4 @@
-// Rotary position embeddings for every scaling variant of method.md, computed in float64
+// Rotary position embeddings for every scaling variant of docs/method.md, computed in float64
 // (the angle p * inv_freq at p = 262143 loses ~0.02 rad in float32) and cast to the
 // compute dtype only at the end.
 #pragma once

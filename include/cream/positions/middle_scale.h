@@ -1,4 +1,4 @@
-// The law of CREAM's middle scale r (method.md step 3), in two variants:
+// The law of CREAM's middle scale r (docs/method.md step 3), in two variants:
 //  * the authors' approximation (default): u ~ U(0,1) mapped through the
 //    piecewise-linear interpolation of the points (c_j, x_j),
 //    x_j = 2 + j (2f - 2) / 999, c_j = Phi((x_j - mu) / sigma), mu = 1 + f,

@@ -1,4 +1,4 @@
-// Which position sampler to use and its parameters (method.md, "CREAM sampler"
+// Which position sampler to use and its parameters (docs/method.md, "CREAM sampler"
 // and "Baselines"). Integers in, integers out: nothing here knows LibTorch.
 #pragma once
 

@@ -1,4 +1,4 @@
-// Position samplers (method.md): each draw turns the length of a document
+// Position samplers (docs/method.md): each draw turns the length of a document
 // window D and a random stream into the position ids of one training sequence
 // and the indices (into D) of the tokens that carry them.
 //
@@ -6,7 +6,7 @@
 //   cream, pose, randpos, standard: |D| >= N;   full: |D| >= L.
 // Our loader serves windows of exactly L tokens; then, for cream, full and
 // standard, token index == position id (every token sits at the distance its
-// position claims). Shorter windows (N <= |D| < L) use method.md's fallbacks.
+// position claims). Shorter windows (N <= |D| < L) use docs/method.md's fallbacks.
 #pragma once
 
 #include <cstdint>

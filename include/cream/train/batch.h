@@ -1,5 +1,5 @@
 // Training micro-batches: windows from the loader, positions and tokens from the
-// sampler (method.md step 6), stacked into [B, T] tensors.
+// sampler (docs/method.md step 6), stacked into [B, T] tensors.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,6 @@
 // `cream export`: a trainer checkpoint (or any HF Llama folder) turned into a plain HF
 // model folder that transformers, vLLM and llama.cpp's converter load as they are:
-// config.json with the export rules of method.md, the weights converted to one dtype and
+// config.json with the export rules of docs/method.md, the weights converted to one dtype and
 // sharded with an index when large, the tokenizer files and generation_config.json.
 // Trainer state (optimizer, RNG, data position, resolved YAML) is never copied.
 #pragma once
@@ -47,7 +47,9 @@ nlohmann::json generation_config_json(const model::LlamaConfig& config);
 // nothing is left at `out` and the source is untouched. Tensors are converted one at a
 // time straight from the mapped source files, so memory stays at one tensor. A stray
 // lm_head.weight next to tied embeddings is dropped. The source's generation_config.json
-// is copied when it has one. Errors are one cream::Error line naming the file or flag.
+// is copied when it has one. A source with tokenizer.model but neither tokenizer_config.json
+// nor tokenizer.json gets a tokenizer_config.json naming LlamaTokenizer, so that
+// AutoTokenizer encodes as cream does. Errors are one cream::Error line naming the file or flag.
 ExportSummary export_model(const ExportOptions& options);
 
 }  // namespace cream::train

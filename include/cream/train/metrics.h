@@ -5,9 +5,13 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <optional>
+#include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "cream/train/tensorboard.h"
 
 namespace cream::train {
 
@@ -63,15 +67,30 @@ class MetricsLog {
 
   // Appends {"step","loss","lr","grad_norm","tokens_per_s","memory":{...}, extra...}
   // and flushes. Extra keys may not shadow the standard ones (cream::Error).
+  // After also_write_tensorboard, the same numbers go to the event file too.
   void append(const StepMetrics& metrics);
+
+  // log.tensorboard: from now on, every appended line is also written as scalars
+  // to a new event file in `folder`. The file starts with a SessionLog START after
+  // the resumed step (or at step 1 when fresh), so TensorBoard hides the steps a
+  // killed run logged after its checkpoint (its older file keeps them).
+  void also_write_tensorboard(const fs::path& folder);
 
   const fs::path& path() const { return path_; }
 
  private:
   fs::path path_;
   MemoryProbe memory_;
+  std::optional<int64_t> resumed_step_;
   std::ofstream out_;
+  std::unique_ptr<TensorboardWriter> tensorboard_;
 };
+
+// The TensorBoard scalars of one metrics.jsonl record: loss, lr, grad_norm and
+// tokens_per_s as "train/<key>", memory fields as "memory/<key>", "eval_<rest>"
+// extras as "eval/<rest>", other numeric extras under their own key; "step",
+// nulls (non-finite values) and non-numbers are left out.
+std::vector<TensorboardScalar> tensorboard_scalars(const nlohmann::json& record);
 
 // Keeps the lines of a metrics.jsonl whose "step" is <= max_step (helper of
 // MetricsLog, exposed for tests): drops later steps and lines that do not parse.

@@ -1,4 +1,4 @@
-// Applies an experiment's `rope` section to a model config (method.md "RoPE and its
+// Applies an experiment's `rope` section to a model config (docs/method.md "RoPE and its
 // scaling variants"), so that training, checkpoints and exports use one config.json.
 #pragma once
 

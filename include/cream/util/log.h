@@ -1,20 +1,31 @@
-// Logging: spdlog, one process-wide logger named "cream" writing to stderr.
+// Logging: one process-wide spdlog logger named "cream" writing to stderr.
+//
+// Messages are formatted here, with whichever {fmt} the including file sees, and
+// only the finished text crosses into util/log.cpp, the one file that includes
+// spdlog. Why: files that include LibTorch see the {fmt} 12 bundled in the torch
+// wheel's headers, while Debian's spdlog is built against Debian's {fmt} 9; the two
+// live in different inline namespaces (fmt::v12 / fmt::v9), so keeping spdlog's
+// headers out of LibTorch files is all it takes. FMT_HEADER_ONLY (set by CMake for
+// every target) means neither needs a {fmt} library at link time.
 #pragma once
 
-#include <spdlog/spdlog.h>
+#include <string>
+#include <utility>
+
+#include <fmt/format.h>
 
 namespace cream::log {
 
-// Returns the shared logger (created on first use, pattern "[time] level msg").
-spdlog::logger& get();
+void write_info(const std::string& message);
+void write_warn(const std::string& message);
 
 template <typename... Args>
-void info(spdlog::format_string_t<Args...> fmt, Args&&... args) {
-  get().info(fmt, std::forward<Args>(args)...);
+void info(fmt::format_string<Args...> format, Args&&... args) {
+  write_info(fmt::format(format, std::forward<Args>(args)...));
 }
 template <typename... Args>
-void warn(spdlog::format_string_t<Args...> fmt, Args&&... args) {
-  get().warn(fmt, std::forward<Args>(args)...);
+void warn(fmt::format_string<Args...> format, Args&&... args) {
+  write_warn(fmt::format(format, std::forward<Args>(args)...));
 }
 
 }  // namespace cream::log
