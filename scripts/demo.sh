@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 ./scripts/setup.sh
 BUILD_DIR="${BUILD_DIR:-build}"
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$BUILD_DIR" --target cream -j "$(nproc)" >/dev/null
 CREAM="$(pwd)/$BUILD_DIR/cream"
 OUT="${DEMO_DIR:-runs/demo}"
