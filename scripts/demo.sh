@@ -6,8 +6,17 @@
 #   perplexities again -> an HF export.
 # About 15 minutes on 2 CPU cores once built. Output in ${DEMO_DIR:-runs/demo}.
 #   PRETRAIN_STEPS, EXTEND_STEPS override the step counts (e.g. for a quick look).
+#   CREAM_NATIVE_KERNELS=1 runs the CPU's fastest kernels instead of the pinned ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# The same float32 bits on every x86-64 CPU with AVX2: LibTorch's own kernels and
+# MKL otherwise pick their code path by instruction set (AVX2 / AVX-512), whose
+# last bits differ, and 800 training steps turn last bits into different
+# perplexities (README: "Figures on other machines").
+if [ "${CREAM_NATIVE_KERNELS:-0}" != 1 ]; then
+  export ATEN_CPU_CAPABILITY="${ATEN_CPU_CAPABILITY:-avx2}" MKL_CBWR="${MKL_CBWR:-AVX2,STRICT}"
+fi
 
 ./scripts/setup.sh
 BUILD_DIR="${BUILD_DIR:-build}"

@@ -37,8 +37,12 @@ model::LlamaConfig apply_rope_section(model::LlamaConfig model_config, const con
   }
   model_config.rope = scaling;
   // docs/method.md (export rules): after training to L the config says max_position_embeddings = L (and the
-  // scaling's original_max_position_embeddings = N), whatever the source model claimed.
-  model_config.max_position_embeddings = experiment.positions.target_length;
+  // scaling's original_max_position_embeddings = N), whatever the source model claimed. Except dynamic:
+  // its window is max_position_embeddings itself (as transformers computes it), so L there would leave
+  // every position below L unscaled, in training and in the export alike; it stays N.
+  model_config.max_position_embeddings = rope.type == config::RopeType::dynamic
+                                             ? experiment.positions.train_length
+                                             : experiment.positions.target_length;
   model_config.validate("model config with the experiment's rope section");
   return model_config;
 }

@@ -118,6 +118,11 @@ TEST(RopeSetup, ScalingTypesSetFactorWindowAndTheirKeys) {
   EXPECT_EQ(llama3.rope.low_freq_factor, 2.0);
   EXPECT_EQ(llama3.rope.high_freq_factor, 4.0);
 
+  // dynamic's window is max_position_embeddings itself: it stays N, or positions below L would go unscaled.
+  const auto dynamic = apply_rope_section(base, extension_config("  type: dynamic\n"));
+  EXPECT_EQ(dynamic.max_position_embeddings, 64);
+  EXPECT_EQ(dynamic.rope.factor, 16.0);
+
   for (const char* type : {"ntk", "dynamic", "yarn"})
     EXPECT_EQ(model::rope_type_name(apply_rope_section(base, extension_config(std::string("  type: ") + type + "\n")).rope.type),
               std::string(type));
