@@ -5,7 +5,8 @@
 #   N = 128 -> perplexity at 1x/2x/4x/8x N -> CREAM extension to L = 8N -> the same
 #   perplexities again -> an HF export.
 # About 15 minutes on 2 CPU cores once built. Output in ${DEMO_DIR:-runs/demo}.
-#   PRETRAIN_STEPS, EXTEND_STEPS override the step counts (e.g. for a quick look).
+#   PRETRAIN_STEPS, EXTEND_STEPS override the step counts (e.g. for a quick look);
+#   CREAM=/path/to/cream skips the build.
 #   CREAM_NATIVE_KERNELS=1 runs the CPU's fastest kernels instead of the pinned ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,10 +20,12 @@ if [ "${CREAM_NATIVE_KERNELS:-0}" != 1 ]; then
 fi
 
 ./scripts/setup.sh
-BUILD_DIR="${BUILD_DIR:-build}"
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD_DIR" --target cream -j "$(nproc)" >/dev/null
-CREAM="$(pwd)/$BUILD_DIR/cream"
+if [ -z "${CREAM:-}" ]; then  # CREAM=/path/to/cream uses that binary as is
+  BUILD_DIR="${BUILD_DIR:-build}"
+  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$BUILD_DIR" --target cream -j "$(nproc)" >/dev/null
+  CREAM="$(pwd)/$BUILD_DIR/cream"
+fi
 OUT="${DEMO_DIR:-runs/demo}"
 PRETRAIN_STEPS="${PRETRAIN_STEPS:-600}"
 EXTEND_STEPS="${EXTEND_STEPS:-200}"

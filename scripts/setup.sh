@@ -19,7 +19,7 @@ PACKAGES=(
   python3 python3-venv   # the virtual environment below
   perl-doc               # plain English text for demos and haystacks
   wordnet-base           # adjective / noun lists for LongChat-Lines labels
-  time bc util-linux     # scripts/bench_*.sh; flock
+  time bc jq util-linux  # scripts/bench_*.sh; flock
 )
 
 install_debian_packages() {
