@@ -66,7 +66,8 @@ for dtype in "${dtype_list[@]}"; do
 done
 
 printf '%s\n' "${results[@]}" | jq -s --argjson runs "$RUNS" --argjson steps "$STEPS" --argjson warmup "$WARMUP" '
-  def median: sort | if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+  def median: sort | (if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end)
+    | . * 10 | round / 10;
   {shape: .[0].shape, threads: .[0].threads, runs: $runs, warmup: $warmup, steps: $steps,
    versions: (map({(.side): .libtorch}) | add),
    dtypes: (group_by(.dtype) | map({(.[0].dtype): (

@@ -1,6 +1,11 @@
 // Next-token cross entropy over row chunks, with a hand-written backward that recomputes
 // each chunk's logits: autograd would otherwise keep every chunk's float32 log-softmax
 // alive until backward, which is exactly the [rows, vocab] tensor we must never hold.
+//
+// Speed: a chunk's [rows, vocab] float32 tensor is the biggest thing a small model's step
+// touches, so it is allocated once per pass and worked on in place (log-softmax in
+// forward, exp and scaling in backward): each fresh allocation of that size costs page
+// faults on every step, and each extra pass a full read and write.
 #include <algorithm>
 
 #include "cream/model/llama.h"
@@ -15,29 +20,37 @@ using torch::autograd::variable_list;
 // About 64 Mi float32 logits (256 MiB) per chunk.
 int64_t automatic_chunk_rows(int64_t vocab) { return std::max<int64_t>(1, (int64_t{1} << 26) / std::max<int64_t>(vocab, 1)); }
 
+// float32 log-probabilities [n, V] of rows `h` [n, H] through `weight` [V, H]. The
+// log-softmax runs in place on the fresh float32 logits (the last-dim kernel reads each
+// row before writing it), saving a second [n, V] tensor.
+torch::Tensor chunk_log_probs(const torch::Tensor& h, const torch::Tensor& weight) {
+  auto logits = torch::matmul(h, weight.t()).to(torch::kFloat);  // a new tensor in every dtype
+  at::_log_softmax_out(logits, logits, 1, /*half_to_float=*/false);
+  return logits;
+}
+
+torch::Tensor safe_targets(const torch::Tensor& target, int64_t ignore_index) {
+  return torch::where(target != ignore_index, target, torch::zeros_like(target));
+}
+
 struct ChunkedCrossEntropy : public torch::autograd::Function<ChunkedCrossEntropy> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& hidden, const torch::Tensor& weight,
                                const torch::Tensor& targets, int64_t ignore_index, int64_t chunk_rows) {
+    ctx->save_for_backward({hidden, weight, targets});
     ctx->saved_data["ignore_index"] = ignore_index;
     ctx->saved_data["chunk_rows"] = chunk_rows;
     auto total = torch::zeros({}, hidden.options().dtype(torch::kFloat));
     const int64_t rows = hidden.size(0);
-    torch::Tensor single_chunk_logits;
     for (int64_t start = 0; start < rows; start += chunk_rows) {
       const int64_t n = std::min(chunk_rows, rows - start);
-      const auto logits = torch::matmul(hidden.narrow(0, start, n), weight.t()).to(torch::kFloat);  // [n, V]
-      if (n == rows) single_chunk_logits = logits;
+      const auto log_probs = chunk_log_probs(hidden.narrow(0, start, n), weight);  // [n, V]
       const auto target = targets.narrow(0, start, n);
-      const auto counted = target != ignore_index;
-      const auto safe_target = torch::where(counted, target, torch::zeros_like(target));
-      const auto picked = logits.gather(1, safe_target.unsqueeze(1)).squeeze(1);
-      const auto per_row = torch::logsumexp(logits, 1) - picked;
-      total = total + torch::where(counted, per_row, torch::zeros_like(per_row)).sum();
+      const auto per_row = -log_probs.gather(1, safe_targets(target, ignore_index).unsqueeze(1)).squeeze(1);
+      total = total + torch::where(target != ignore_index, per_row, torch::zeros_like(per_row)).sum();
+      // One chunk (the common training case): backward reuses these log-probabilities
+      // instead of recomputing them; still at most one chunk alive, as in backward.
+      if (n == rows) ctx->saved_data["log_probs"] = log_probs;
     }
-    // One chunk (the common training case): keep its logits, so backward skips the
-    // recomputing matmul. Still at most one chunk of float32 logits alive; the values
-    // are those backward would recompute, so results do not change.
-    ctx->save_for_backward({hidden, weight, targets, single_chunk_logits});
     return total;
   }
 
@@ -48,27 +61,32 @@ struct ChunkedCrossEntropy : public torch::autograd::Function<ChunkedCrossEntrop
     const auto& targets = saved[2];
     const int64_t ignore_index = ctx->saved_data["ignore_index"].toInt();
     const int64_t chunk_rows = ctx->saved_data["chunk_rows"].toInt();
+    // Taken, not copied: backward turns them into gradients in place, and they are freed
+    // with the gradient rather than with the graph.
+    torch::Tensor kept;
+    if (ctx->saved_data.count("log_probs")) {
+      kept = ctx->saved_data["log_probs"].toTensor();
+      ctx->saved_data.erase("log_probs");
+    }
+    const int64_t rows = hidden.size(0);
+    CREAM_CHECK(kept.defined() || rows == 0 || rows > chunk_rows,
+                "loss: backward ran twice through the same graph (retain_graph is not supported)");
     const auto grad_total = grad_outputs[0].to(torch::kFloat);
     const bool want_hidden = ctx->needs_input_grad(0), want_weight = ctx->needs_input_grad(1);
-    const auto& saved_logits = saved[3];
     torch::Tensor grad_hidden = want_hidden ? torch::empty_like(hidden) : torch::Tensor();
     torch::Tensor grad_weight;  // float32 sum over chunks
-    const int64_t rows = hidden.size(0);
     for (int64_t start = 0; start < rows; start += chunk_rows) {
       const int64_t n = std::min(chunk_rows, rows - start);
       const auto h = hidden.narrow(0, start, n);
       const auto target = targets.narrow(0, start, n);
-      const auto safe_target = torch::where(target != ignore_index, target, torch::zeros_like(target));
-      // Per-row factor: grad_total, or 0 for ignored rows. One pass over the logits
-      // instead of two; bitwise the same as multiplying by the mask then by grad_total.
-      const auto row_scale = (target != ignore_index).to(torch::kFloat).unsqueeze(1) * grad_total;
-      const auto logits = saved_logits.defined() ? saved_logits : torch::matmul(h, weight.t()).to(torch::kFloat);
-      // d(lse - picked)/dlogits = softmax - onehot(target), zero for ignored rows.
-      auto grad_logits = torch::softmax(logits, 1);
-      grad_logits.scatter_add_(1, safe_target.unsqueeze(1), -torch::ones({n, 1}, grad_logits.options()));
-      grad_logits.mul_(row_scale);
+      // d(-log p[target])/dlogits = softmax - onehot(target), times grad_total, zero for
+      // ignored rows: all in place on the chunk's log-probabilities.
+      auto grad_logits = (kept.defined() ? kept : chunk_log_probs(h, weight)).exp_();
+      grad_logits.scatter_add_(1, safe_targets(target, ignore_index).unsqueeze(1),
+                               -torch::ones({n, 1}, grad_logits.options()));
+      grad_logits.mul_((target != ignore_index).to(torch::kFloat).unsqueeze(1) * grad_total);
       // Both products in the weight's dtype: a bf16 model runs bf16 GEMMs (float32
-      // accumulation inside) like PyTorch's own backward, not a float32 GEMM.
+      // accumulation inside) as PyTorch's own backward does, not a float32 GEMM.
       const auto grad_compute = grad_logits.to(weight.scalar_type());
       if (want_hidden) grad_hidden.narrow(0, start, n).copy_(torch::matmul(grad_compute, weight));
       if (want_weight) {

@@ -15,7 +15,8 @@ torch::Tensor sum_of_squares(const torch::Tensor& grad) {
   auto total = torch::zeros({}, grad.options().dtype(torch::kFloat64));
   for (int64_t start = 0; start < flat.numel(); start += kChunk) {
     const auto piece = flat.slice(0, start, std::min(flat.numel(), start + kChunk));
-    total.add_(piece.to(torch::kFloat64).pow(2).sum());
+    // A float64 copy squared in place: same values as pow(2) on a copy, one tensor fewer.
+    total.add_(piece.to(torch::kFloat64, /*non_blocking=*/false, /*copy=*/true).pow_(2).sum());
   }
   return total;
 }
