@@ -182,17 +182,22 @@ void read_flags_and_ids(const FieldReader& r, LlamaConfig& c) {
     r.fail("hidden_act", "\"" + *act + "\" is not supported (Llama uses silu)");
 }
 
+// Refuses `key` unless it is a list whose every entry is the string `only`.
+void require_all_equal(const FieldReader& r, const std::string& key, const std::string& only,
+                       const std::string& why_not) {
+  if (!r.has(key)) return;
+  const json& entries = r.raw(key);
+  if (!entries.is_array()) r.fail(key, "must be a list");
+  for (const auto& entry : entries)
+    if (!entry.is_string() || entry.get<std::string>() != only) r.fail(key, entry.dump() + why_not);
+}
+
 // transformers loads many architectures from the same kind of folder; cream runs Llama only,
 // so anything else is refused by name before its sizes produce a confusing error.
 void read_architecture(const FieldReader& r) {
   if (auto type = r.optional_string("model_type"); type && *type != "llama")
     r.fail("model_type", "\"" + *type + "\" is not supported (cream runs Llama models, model_type \"llama\")");
-  if (!r.has("architectures")) return;
-  const json& names = r.raw("architectures");
-  if (!names.is_array()) r.fail("architectures", "must be a list of class names");
-  for (const auto& name : names)
-    if (!name.is_string() || name.get<std::string>() != "LlamaForCausalLM")
-      r.fail("architectures", name.dump() + " is not supported (cream runs LlamaForCausalLM)");
+  require_all_equal(r, "architectures", "LlamaForCausalLM", " is not supported (cream runs LlamaForCausalLM)");
 }
 
 // Attention that does not see every earlier token (Mistral / Qwen2 sliding windows, HF 5
@@ -205,12 +210,7 @@ void read_attention_pattern(const FieldReader& r, const LlamaConfig& c) {
   if (auto window = r.optional_int("sliding_window"); !use && window && *window < c.max_position_embeddings)
     r.fail("sliding_window", std::to_string(*window) + " is below max_position_embeddings (" +
                                  std::to_string(c.max_position_embeddings) + "): " + unsupported);
-  if (!r.has("layer_types")) return;
-  const json& types = r.raw("layer_types");
-  if (!types.is_array()) r.fail("layer_types", "must be a list of layer kinds");
-  for (const auto& kind : types)
-    if (!kind.is_string() || kind.get<std::string>() != "full_attention")
-      r.fail("layer_types", kind.dump() + " layers are not supported (only full_attention)");
+  require_all_equal(r, "layer_types", "full_attention", " layers are not supported (only full_attention)");
 }
 
 void check(bool ok, const std::string& source, const std::string& field, const std::string& problem) {
