@@ -73,6 +73,26 @@ void check_rope_against_lengths(const ExperimentConfig& c) {
               number(factor) + " (remove the key to use the default)");
 }
 
+// The memory mode against the dtype, clipping and accumulation it needs.
+void check_memory_mode(const ExperimentConfig& c, int world_size) {
+  if (!c.train.memory_mode) return;
+  const MemoryMode mode = *c.train.memory_mode;
+  const std::string name = to_string(mode);
+  require(c.model.dtype == Dtype::bf16 || mode == MemoryMode::fp32_masters, "train.memory_mode",
+          name + " keeps bf16 weights; with model.dtype fp32 the only mode is fp32-masters");
+  const bool lean = mode == MemoryMode::bf16_sr || mode == MemoryMode::bf16_rtn;
+  require(lean || !c.train.grad_accumulation, "train.grad_accumulation",
+          "only applies with train.memory_mode bf16-sr or bf16-rtn, not " + name);
+  if (mode != MemoryMode::step_in_backward) return;
+  require(c.train.grad_clip == 0.0, "train.grad_clip",
+          "step-in-backward updates each tensor as soon as its gradient is final, before a global norm exists: "
+          "set train.grad_clip 0, or choose another train.memory_mode (bf16-sr clips)");
+  require(c.train.global_batch == c.train.micro_batch * world_size, "train.global_batch",
+          "step-in-backward cannot accumulate micro-batches: global_batch " + number(c.train.global_batch) +
+              " must equal micro_batch " + number(c.train.micro_batch) + " x world_size " +
+              std::to_string(world_size) + ", or choose another train.memory_mode (bf16-sr accumulates)");
+}
+
 void check_training_combinations(const ExperimentConfig& c, int world_size) {
   // global_batch % (micro_batch x world_size) == 0, without forming the product.
   const bool divisible =
@@ -121,6 +141,9 @@ void ExperimentConfig::resolve() {
     if (positions.branch_per == BranchPer::batch && !positions.branch_batch_size) positions.branch_batch_size = 3000;
   }
   if (eval.lengths.empty() && positions.target_length > 0) eval.lengths = {positions.target_length};
+  if (!train.memory_mode) train.memory_mode = model.dtype == Dtype::bf16 ? MemoryMode::bf16_sr : MemoryMode::fp32_masters;
+  const bool lean = train.memory_mode == MemoryMode::bf16_sr || train.memory_mode == MemoryMode::bf16_rtn;
+  if (lean && !train.grad_accumulation) train.grad_accumulation = GradAccumulation::fp32;
 }
 
 void ExperimentConfig::validate(int world_size) const {
@@ -138,6 +161,7 @@ void ExperimentConfig::validate(int world_size) const {
     log.validate();
     check_rope_against_lengths(*this);
     check_training_combinations(*this, world_size);
+    check_memory_mode(*this, world_size);
     check_output_dir(*this);
   } catch (const KeyError& e) {
     throw cream::Error(locate(e, source, overridden));

@@ -79,6 +79,19 @@ const char* to_string(ScheduleName value) {
 
 const char* to_string(WarmupType value) { return value == WarmupType::linear ? "linear" : "log"; }
 
+const char* to_string(MemoryMode value) {
+  switch (value) {
+    case MemoryMode::fp32_masters: return "fp32-masters";
+    case MemoryMode::bf16_sr: return "bf16-sr";
+    case MemoryMode::bf16_rtn: return "bf16-rtn";
+    case MemoryMode::offload: return "offload";
+    case MemoryMode::step_in_backward: return "step-in-backward";
+  }
+  return "?";
+}
+
+const char* to_string(GradAccumulation value) { return value == GradAccumulation::fp32 ? "fp32" : "bf16"; }
+
 template <> std::vector<Dtype> all_values() { return {Dtype::bf16, Dtype::fp32}; }
 template <> std::vector<Device> all_values() { return {Device::auto_select, Device::cpu, Device::cuda}; }
 template <> std::vector<ShortDocs> all_values() { return {ShortDocs::pack, ShortDocs::skip}; }
@@ -96,6 +109,11 @@ template <> std::vector<ScheduleName> all_values() {
   return {ScheduleName::constant, ScheduleName::warmup_decay, ScheduleName::cosine};
 }
 template <> std::vector<WarmupType> all_values() { return {WarmupType::linear, WarmupType::log}; }
+template <> std::vector<MemoryMode> all_values() {
+  return {MemoryMode::fp32_masters, MemoryMode::bf16_sr, MemoryMode::bf16_rtn, MemoryMode::offload,
+          MemoryMode::step_in_backward};
+}
+template <> std::vector<GradAccumulation> all_values() { return {GradAccumulation::fp32, GradAccumulation::bf16}; }
 
 void ModelSection::validate() const {
   const bool has_path = !path.empty();
@@ -212,6 +230,8 @@ void TrainSection::validate() const {
   require_at_least(global_batch, 1, "train.global_batch");
   require_at_least(micro_batch, 1, "train.micro_batch");
   require_at_least(seed, 0, "train.seed");
+  require_at_least(activation_checkpointing_stride, 1, "train.activation_checkpointing_stride",
+                   " (1 = every layer, k = every k-th layer)");
   require(std::isfinite(grad_clip) && grad_clip >= 0.0, "train.grad_clip",
           "must be >= 0 (0 = no clipping), got " + number(grad_clip));
 }

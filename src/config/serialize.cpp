@@ -125,7 +125,7 @@ bool operator==(const ExperimentConfig& a, const ExperimentConfig& b) { return f
 bool is_resume_protected(const std::string& key_path) {
   static const char* const kProtected[] = {"model.path",   "model.init",        "model.arch",  "model.dtype",
                                            "model.tokenizer", "data.train",     "data.short_docs",
-                                           "train.seed",   "train.global_batch"};
+                                           "train.seed",   "train.global_batch", "train.memory_mode"};
   for (const char* path : kProtected) {
     if (key_path == path) return true;
   }

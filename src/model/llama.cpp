@@ -28,6 +28,10 @@ RMSNormImpl::RMSNormImpl(int64_t size, double eps_, const torch::TensorOptions& 
 }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
+  // On CUDA, LibTorch's fused kernel (one pass, statistics in float32); it applies the
+  // weight before the final rounding, so bf16 results may differ from HF's by one ulp.
+  if (x.is_cuda() && x.scalar_type() == weight.scalar_type())
+    return at::rms_norm(x, {weight.size(0)}, weight, eps);
   // Statistics in float32 whatever the compute dtype, cast back before the weight (as HF).
   const auto x32 = x.to(torch::kFloat);
   const auto normed = x32 * torch::rsqrt(x32.pow(2).mean(-1, /*keepdim=*/true) + eps);
@@ -156,10 +160,10 @@ LlamaModelImpl::LlamaModelImpl(const LlamaConfig& c, const torch::TensorOptions&
 
 namespace {
 
-void check_ids(const torch::Tensor& tokens, const torch::Tensor& positions, int64_t vocab) {
+void check_ids(const torch::Tensor& tokens, const torch::Tensor& positions, int64_t vocab, bool check_values) {
   CREAM_CHECK(tokens.dim() == 2 && tokens.scalar_type() == torch::kLong, "model: token ids must be int64 [batch, time]");
   CREAM_CHECK(positions.sizes() == tokens.sizes(), "model: position ids must have the shape of the token ids");
-  if (tokens.numel() == 0) return;
+  if (tokens.numel() == 0 || !check_values) return;
   const int64_t low = tokens.min().item<int64_t>(), high = tokens.max().item<int64_t>();
   CREAM_CHECK(low >= 0 && high < vocab, "model: token id " + std::to_string(low < 0 ? low : high) +
                                             " is outside the vocabulary [0, " + std::to_string(vocab) + ")");
@@ -208,7 +212,7 @@ torch::Tensor checkpointed_layer(LlamaDecoderLayer layer, const torch::Tensor& x
 
 torch::Tensor LlamaModelImpl::forward(const torch::Tensor& tokens, const torch::Tensor& positions,
                                       const AttentionOptions& options, KVCache* cache) {
-  check_ids(tokens, positions, config_.vocab_size);
+  check_ids(tokens, positions, config_.vocab_size, check_inputs_on_device);
   const auto& table = embed_tokens->weight;
   const auto rope = rope_tables(config_, positions.to(table.device()), table.scalar_type());
   auto h = embed_tokens(tokens.to(table.device()));
@@ -217,9 +221,10 @@ torch::Tensor LlamaModelImpl::forward(const torch::Tensor& tokens, const torch::
     cache->values.resize(layers.size());
   }
   const bool checkpoint = activation_checkpointing && cache == nullptr && torch::GradMode::is_enabled();
+  const auto stride = static_cast<size_t>(std::max<int64_t>(1, activation_checkpointing_stride));
   for (size_t i = 0; i < layers.size(); ++i) {
     if (cache != nullptr) h = layers[i]->forward(h, rope, options, &cache->keys[i], &cache->values[i]);
-    else if (checkpoint) h = checkpointed_layer(layers[i], h, rope, options);
+    else if (checkpoint && i % stride == 0) h = checkpointed_layer(layers[i], h, rope, options);
     else h = layers[i]->forward(h, rope, options);
   }
   return norm(h);
@@ -238,6 +243,7 @@ torch::Tensor LlamaForCausalLMImpl::output_weight() const {
 
 torch::Tensor LlamaForCausalLMImpl::hidden_states(const torch::Tensor& tokens, const torch::Tensor& positions,
                                                   KVCache* cache) {
+  model->check_inputs_on_device = check_inputs_on_device;
   return model->forward(tokens, positions, attention, cache);
 }
 
@@ -259,7 +265,8 @@ LossSum LlamaForCausalLMImpl::loss_sum(const torch::Tensor& tokens, const torch:
   // HF shift: the hidden state at t predicts labels[t + 1].
   const auto rows = hidden.narrow(1, 0, time - 1).reshape({batch * (time - 1), hidden.size(2)});
   const auto targets = labels.to(device).narrow(1, 1, time - 1).reshape({-1});
-  auto sum = chunked_cross_entropy_sum(rows, output_weight(), targets, ignore_index, loss_chunk_rows);
+  auto sum = chunked_cross_entropy_sum(rows, output_weight(), targets, ignore_index, loss_chunk_rows,
+                                      check_inputs_on_device);
   return {sum, (targets != ignore_index).sum()};
 }
 

@@ -103,12 +103,13 @@ struct ChunkedCrossEntropy : public torch::autograd::Function<ChunkedCrossEntrop
 }  // namespace
 
 torch::Tensor chunked_cross_entropy_sum(const torch::Tensor& hidden, const torch::Tensor& weight,
-                                        const torch::Tensor& targets, int64_t ignore_index, int64_t chunk_rows) {
+                                        const torch::Tensor& targets, int64_t ignore_index, int64_t chunk_rows,
+                                        bool check_targets) {
   CREAM_CHECK(hidden.dim() == 2 && weight.dim() == 2 && hidden.size(1) == weight.size(1),
               "loss: hidden [rows, H] and weight [vocab, H] do not match");
   CREAM_CHECK(targets.dim() == 1 && targets.size(0) == hidden.size(0), "loss: one target per row is needed");
-  const auto counted = targets.masked_select(targets != ignore_index);
-  if (counted.numel() > 0) {
+  const auto counted = check_targets ? targets.masked_select(targets != ignore_index) : torch::Tensor();
+  if (check_targets && counted.numel() > 0) {
     const int64_t low = counted.min().item<int64_t>(), high = counted.max().item<int64_t>();
     CREAM_CHECK(low >= 0 && high < weight.size(0),
                 "loss: label " + std::to_string(low < 0 ? low : high) + " is outside the vocabulary [0, " +

@@ -1,6 +1,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <torch/csrc/autograd/function.h>
 
 #include "cream/io/safetensors.h"
 #include "cream/model/llama.h"
@@ -280,7 +286,10 @@ TEST(Llama, FreshTinyModelPredictsNearUniformly) {
   EXPECT_NEAR(model->loss(tokens, positions, tokens).item<double>(), std::log(512.0), 0.05);
 }
 
-TEST(Llama, ActivationCheckpointingGivesTheSameGradients) {
+// Every layer (stride 1) and selective checkpointing (stride 2: layers 0, 2, ...).
+class ActivationCheckpointing : public ::testing::TestWithParam<int64_t> {};
+
+TEST_P(ActivationCheckpointing, GivesTheSameLossAndGradients) {
   const auto config = LlamaConfig::from_file(fixture("rope_configs/yarn_cream.json"));
   const cream::io::CheckpointFolder weights(fixture("weights/gqa"));
   auto model = cream::model::load_model(config, weights);
@@ -294,6 +303,7 @@ TEST(Llama, ActivationCheckpointingGivesTheSameGradients) {
     p.value().mutable_grad().zero_();
   }
   model->model->activation_checkpointing = true;
+  model->model->activation_checkpointing_stride = GetParam();
   const auto checkpointed = model->loss(tokens, positions, tokens);
   EXPECT_EQ(checkpointed.item<double>(), plain.item<double>());
   checkpointed.backward();
@@ -303,4 +313,58 @@ TEST(Llama, ActivationCheckpointingGivesTheSameGradients) {
     EXPECT_LE((p.value().grad() - expected).abs().max().item<double>(), 1e-6 * (1.0 + expected.abs().max().item<double>()))
         << p.key();
   }
+}
+
+INSTANTIATE_TEST_SUITE_P(Llama, ActivationCheckpointing, ::testing::Values(1, 2));
+
+// Counts the checkpointed-layer nodes of the autograd graph behind `loss`.
+int64_t checkpointed_layers_in_graph(const torch::Tensor& loss) {
+  std::set<torch::autograd::Node*> seen;
+  std::vector<torch::autograd::Node*> stack{loss.grad_fn().get()};
+  int64_t count = 0;
+  while (!stack.empty()) {
+    auto* node = stack.back();
+    stack.pop_back();
+    if (node == nullptr || !seen.insert(node).second) continue;
+    if (node->name().find("CheckpointedLayerBackward") != std::string::npos) ++count;
+    for (const auto& edge : node->next_edges()) stack.push_back(edge.function.get());
+  }
+  return count;
+}
+
+TEST(Llama, SelectiveCheckpointingRecomputesEveryKthLayer) {
+  const auto config = LlamaConfig::from_file(fixture("rope_configs/yarn_cream.json"));
+  auto model = cream::model::load_model(config, cream::io::CheckpointFolder(fixture("weights/gqa")));
+  const auto layers = static_cast<int64_t>(model->model->layers.size());
+  ASSERT_GE(layers, 2);
+  const auto tokens = random_ids(1, 8, config.vocab_size, 3);
+  const auto positions = sorted_positions(1, 8, 100, 4);
+  model->model->activation_checkpointing = true;
+  for (const int64_t stride : {int64_t{1}, int64_t{2}, layers + 1}) {
+    model->model->activation_checkpointing_stride = stride;
+    EXPECT_EQ(checkpointed_layers_in_graph(model->loss(tokens, positions, tokens)), (layers + stride - 1) / stride)
+        << "stride " << stride;
+  }
+  model->model->activation_checkpointing = false;
+  EXPECT_EQ(checkpointed_layers_in_graph(model->loss(tokens, positions, tokens)), 0);
+}
+
+TEST(Llama, InputChecksCanMoveToTheHost) {
+  const auto config = LlamaConfig::from_file(fixture("rope_configs/yarn_cream.json"));
+  auto model = cream::model::load_model(config, cream::io::CheckpointFolder(fixture("weights/gqa")));
+  const auto tokens = random_ids(1, 6, config.vocab_size, 5);
+  const auto positions = sorted_positions(1, 6, 100, 6);
+  const double checked = model->loss(tokens, positions, tokens).item<double>();
+  model->check_inputs_on_device = false;  // the trainer checks on the host instead
+  EXPECT_EQ(model->loss(tokens, positions, tokens).item<double>(), checked);
+  model->check_inputs_on_device = true;
+  auto bad = tokens.clone();
+  bad[0][2].fill_(config.vocab_size + 7);
+  EXPECT_THROW(model->loss(bad, positions, bad), cream::Error);
+}
+
+TEST(Llama, NamesTheSdpaBackend) {
+  const auto config = LlamaConfig::from_file(fixture("rope_configs/yarn_cream.json"));
+  const auto name = cream::model::sdpa_backend(config, 64, torch::kFloat, torch::kCPU);
+  EXPECT_TRUE(name == "flash" || name == "math") << name;
 }

@@ -46,6 +46,11 @@ enum class RopeType { none, linear, ntk, dynamic, yarn, yarn_cream, llama3 };
 enum class OptimizerName { adamw };
 enum class ScheduleName { constant, warmup_decay, cosine };
 enum class WarmupType { linear, log };
+// Where weights, gradients and AdamW state live and in which precision
+// (configs/README.md "Memory modes" gives the bytes per parameter of each).
+enum class MemoryMode { fp32_masters, bf16_sr, bf16_rtn, offload, step_in_backward };
+// The precision gradients accumulate in across micro-batches (bf16-sr / bf16-rtn).
+enum class GradAccumulation { fp32, bf16 };
 
 // The YAML spelling of each enum value ("auto", "yarn-cream", "warmup_decay"...).
 const char* to_string(Dtype value);
@@ -57,6 +62,8 @@ const char* to_string(RopeType value);
 const char* to_string(OptimizerName value);
 const char* to_string(ScheduleName value);
 const char* to_string(WarmupType value);
+const char* to_string(MemoryMode value);
+const char* to_string(GradAccumulation value);
 
 // Every spelling of an enum, in declaration order (for parsing and suggestions).
 template <typename Enum>
@@ -161,7 +168,13 @@ struct TrainSection {
   int64_t micro_batch = 1;  // sequences per forward pass on one process
   int64_t seed = 0;
   bool activation_checkpointing = false;
+  // With activation_checkpointing: recompute layers 0, k, 2k, ... (1 = every layer).
+  int64_t activation_checkpointing_stride = 1;
   double grad_clip = 1.0;  // max global gradient norm; 0 = no clipping
+  // Resolved: bf16-sr for model.dtype bf16, fp32-masters for fp32.
+  std::optional<MemoryMode> memory_mode;
+  // bf16-sr / bf16-rtn only; resolved: fp32.
+  std::optional<GradAccumulation> grad_accumulation;
 
   void validate() const;
   template <typename Self, typename Visitor>
@@ -171,7 +184,10 @@ struct TrainSection {
     v("micro_batch", s.micro_batch);
     v("seed", s.seed);
     v("activation_checkpointing", s.activation_checkpointing);
+    v("activation_checkpointing_stride", s.activation_checkpointing_stride);
     v("grad_clip", s.grad_clip);
+    v("memory_mode", s.memory_mode);
+    v("grad_accumulation", s.grad_accumulation);
   }
 };
 

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include <torch/torch.h>
@@ -121,6 +122,10 @@ class LlamaModelImpl : public torch::nn::Module {
   // (reentrant, like PyTorch's checkpoint: parameter gradients accumulate into .grad, so
   // use backward(), not autograd::grad()). Ignored without grad mode or with a KV cache.
   bool activation_checkpointing = false;
+  // Selective checkpointing: only layers 0, k, 2k, ... are recomputed (1 = every layer).
+  int64_t activation_checkpointing_stride = 1;
+  // Set from LlamaForCausalLMImpl::check_inputs_on_device.
+  bool check_inputs_on_device = true;
 
  private:
   LlamaConfig config_;
@@ -159,6 +164,10 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
   Linear lm_head{nullptr};  // weight [vocab, hidden]; null when tie_word_embeddings
   AttentionOptions attention;
   int64_t loss_chunk_rows = 0;
+  // Range checks of token ids, positions and labels read the values back to the host
+  // (one device sync each). The trainer checks its batches on the host before the copy
+  // and turns this off.
+  bool check_inputs_on_device = true;
 
  private:
   LlamaConfig config_;
@@ -169,7 +178,14 @@ TORCH_MODULE(LlamaForCausalLM);
 // projection `weight` [V, H], summed in float32, `chunk_rows` rows at a time (0: automatic).
 // Differentiable in hidden and weight; backward recomputes each chunk's logits.
 torch::Tensor chunked_cross_entropy_sum(const torch::Tensor& hidden, const torch::Tensor& weight,
-                                        const torch::Tensor& targets, int64_t ignore_index, int64_t chunk_rows);
+                                        const torch::Tensor& targets, int64_t ignore_index, int64_t chunk_rows,
+                                        bool check_targets = true);
+
+// The SDPA kernel LibTorch picks for causal self-attention of `config` over `length`
+// tokens in `dtype` on `device`: "flash", "efficient", "cudnn" or "math" (the trainer logs
+// it, `cream bench` prints it). The memory plan assumes a fused kernel, not "math".
+std::string sdpa_backend(const LlamaConfig& config, int64_t length, torch::ScalarType dtype,
+                         const torch::Device& device);
 
 // HF's initialisation: every Linear and the embedding ~ N(0, std), norms 1, biases 0.
 // Drawn on the CPU from `seed` so the result does not depend on the device.

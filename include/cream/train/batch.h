@@ -25,11 +25,13 @@ struct BatchSource {
   data::WindowLoader& loader;
   positions::Sampler& sampler;
   util::Rng& rng;
+  int64_t vocab_size = 0;  // token ids are checked against it on the host (0: not checked)
 };
 
 // `batch_size` sequences: for each, the next window, one draw of the sampler for
-// the window's length, and the gathered tokens. Tensors are built on the CPU and
-// moved to `device`.
+// the window's length, and the gathered tokens. Ids and positions are range-checked on
+// the host; tensors are built on the CPU and moved to `device` (from pinned memory,
+// without blocking, on CUDA).
 MicroBatch next_micro_batch(BatchSource& source, int64_t batch_size, const torch::Device& device);
 
 // Stacks equal-length rows into an int64 [rows, T] tensor on `device`.

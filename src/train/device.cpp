@@ -1,0 +1,54 @@
+#include "cream/train/device.h"
+
+#include <cstdlib>
+#include <string>
+
+#include <ATen/Context.h>
+#include <torch/cuda.h>
+
+#include "cream/util/error.h"
+#include "cream/util/log.h"
+
+namespace cream::train {
+
+int local_rank() {
+  const char* text = std::getenv("LOCAL_RANK");
+  if (text == nullptr || *text == '\0') return 0;
+  char* end = nullptr;
+  const long value = std::strtol(text, &end, 10);
+  CREAM_CHECK(end != text && *end == '\0' && value >= 0 && value < 1 << 20,
+              std::string("LOCAL_RANK: expected a non-negative integer, got \"") + text + "\"");
+  return static_cast<int>(value);
+}
+
+torch::Device select_device(config::Device wanted) {
+  if (wanted == config::Device::cpu) return torch::kCPU;
+  const bool cuda = torch::cuda::is_available();
+  if (!cuda) {
+    CREAM_CHECK(wanted != config::Device::cuda,
+                "model.device: cuda was asked for but this process sees no CUDA GPU (`cream info` lists what the "
+                "build sees)");
+    return torch::kCPU;
+  }
+  const int rank = local_rank();
+  const auto count = static_cast<int>(torch::cuda::device_count());
+  CREAM_CHECK(rank < count, "model.device: LOCAL_RANK " + std::to_string(rank) + " names GPU " +
+                                std::to_string(rank) + " but this process sees " + std::to_string(count) +
+                                " (check CUDA_VISIBLE_DEVICES and the launcher's processes per node)");
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(rank));
+}
+
+void configure_cuda_math(const torch::Device& device) {
+  if (!device.is_cuda()) return;
+  auto& context = at::globalContext();
+  context.setAllowTF32CuBLAS(true);
+  context.setAllowTF32CuDNN(true);
+  context.setSDPUseFlash(true);
+  context.setSDPUseCuDNN(true);
+  context.setSDPUseMemEfficient(true);
+  context.setSDPUseMath(true);
+  log::info("cuda: {} (TF32 matmuls on; SDPA backends flash, cuDNN, memory-efficient, math as the last resort)",
+            device.str());
+}
+
+}  // namespace cream::train
