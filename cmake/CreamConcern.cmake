@@ -69,6 +69,7 @@ function(cream_concern_tests name)
   if(name STREQUAL "cli")   # tests/cli run the built binary end to end
     add_dependencies(test_${name} cream)
   endif()
+  # Every test carries its concern as a CTest label: `ctest -L gpu` runs tests/gpu.
   gtest_discover_tests(test_${name} WORKING_DIRECTORY ${PROJECT_BINARY_DIR}
-                       DISCOVERY_TIMEOUT 120 PROPERTIES TIMEOUT 900)
+                       DISCOVERY_TIMEOUT 120 PROPERTIES TIMEOUT 900 LABELS ${name})
 endfunction()

@@ -10,12 +10,16 @@ It mirrors `cream bench train` step for step: same shape, random tokens (labels 
 tokens, shifted inside the loss), positions 0..T-1, lr 1e-4, weight decay 0.1 except on
 norms, gradient clipping at 1.0, AdamW betas (0.9, 0.999), eps 1e-8.
 
---dtype bf16 uses cream's scheme: float32 master weights that AdamW updates and a bfloat16
-copy of the model that runs forward and backward; after backward the bf16 gradients are
-cast to float32 onto the masters, clipped, the masters stepped, and copied back into the
-bf16 model.
+--dtype bf16 uses cream's fp32-masters scheme: float32 master weights that AdamW updates
+and a bfloat16 copy of the model that runs forward and backward; after backward the bf16
+gradients are cast to float32 onto the masters, clipped, the masters stepped, and copied
+back into the bf16 model.
 
-Prints one JSON object. Usage: bench_train_torch.py [--layers 4 --hidden 256 ...]
+--dtype bf16-pure is what a PyTorch user gets from model.to(torch.bfloat16): bf16 weights,
+bf16 gradients and torch.optim.AdamW's bf16 moments, updated in bf16 with round-to-nearest
+(the counterpart of cream's --memory-mode bf16-rtn --grad-accumulation bf16).
+
+Prints one JSON object. Usage: bench_train_torch.py [--layers 4 --hidden 256 --micro-batch 16 ...]
 """
 import argparse
 import json
@@ -120,10 +124,10 @@ class Llama(nn.Module):
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for name, default in [("layers", 4), ("hidden", 256), ("heads", 4), ("kv-heads", 0), ("intermediate", 688),
-                          ("vocab", 4096), ("batch", 16), ("seq", 256), ("threads", 2), ("warmup", 2),
-                          ("steps", 10), ("seed", 0)]:
+                          ("vocab", 4096), ("seq", 256), ("threads", 2), ("warmup", 2), ("steps", 10), ("seed", 0)]:
         p.add_argument("--" + name, type=int, default=default)
-    p.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
+    p.add_argument("--micro-batch", "--batch", dest="batch", type=int, default=16)
+    p.add_argument("--dtype", choices=["fp32", "bf16", "bf16-pure"], default="fp32")
     a = p.parse_args()
     a.kv_heads = a.kv_heads or a.heads
     return a
@@ -134,6 +138,8 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     master = Llama(a)
+    if a.dtype == "bf16-pure":
+        master = master.to(torch.bfloat16)
     model = master
     if a.dtype == "bf16":
         model = Llama(a).to(torch.bfloat16)
@@ -191,7 +197,8 @@ def main():
     total = sum(times)
     print(json.dumps({
         "impl": "pytorch", "torch": torch.__version__, "dtype": a.dtype, "threads": torch.get_num_threads(),
-        "scheme": "bf16 compute copy, float32 master weights, gradients and AdamW" if a.dtype == "bf16" else "float32",
+        "scheme": {"fp32": "float32", "bf16": "bf16 compute copy, float32 master weights, gradients and AdamW",
+                   "bf16-pure": "bf16 weights, gradients and AdamW moments, round-to-nearest"}[a.dtype],
         "shape": {"layers": a.layers, "hidden": a.hidden, "heads": a.heads, "kv_heads": a.kv_heads,
                   "intermediate": a.intermediate, "vocab": a.vocab, "batch": a.batch, "seq": a.seq},
         "warmup": a.warmup, "steps": a.steps,

@@ -6,7 +6,7 @@
 #   perplexities again -> an HF export.
 # About 15 minutes on 2 CPU cores once built. Output in ${DEMO_DIR:-runs/demo}.
 #   PRETRAIN_STEPS, EXTEND_STEPS override the step counts (e.g. for a quick look);
-#   CREAM=/path/to/cream skips the build.
+#   CREAM=/path/to/cream skips the build; DEMO_UNTIL=base stops after pretraining.
 #   CREAM_NATIVE_KERNELS=1 runs the CPU's fastest kernels instead of the pinned ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +64,7 @@ echo "== base model: random init, then pretraining at N = $N ($PRETRAIN_STEPS st
   --set checkpoint.output_dir="$OUT/pretrain" --set train.steps="$PRETRAIN_STEPS" \
   --set checkpoint.every="$PRETRAIN_STEPS" --set eval.every="$PRETRAIN_STEPS"
 BASE="$OUT/pretrain/$(printf 'step-%06d' "$PRETRAIN_STEPS")"
+if [ "${DEMO_UNTIL:-}" = base ]; then echo "== stopping after the base model (DEMO_UNTIL=base): $BASE"; exit 0; fi
 
 ppl() {  # ppl NAME MODEL [extra flags]: truncate-mode perplexity on the test split
   local name="$1" model="$2"

@@ -51,11 +51,15 @@ LlamaConfig tinyllama() {
 
 }  // namespace
 
-std::vector<std::string> preset_names() { return {"tiny", "llama2-7b", "llama2-13b", "llama3-8b", "tinyllama-1.1b"}; }
+std::vector<std::string> preset_names() {
+  return {"tiny", "llama2-7b", "llama2-7b-slice", "llama2-13b", "llama3-8b", "tinyllama-1.1b"};
+}
 
 LlamaConfig preset(const std::string& name) {
   if (name == "tiny") return tiny();
   if (name == "llama2-7b") return llama2(4096, 11008, 32, 32);
+  // Two layers of Llama-2-7B, full width and vocabulary: the memory plan's CPU check.
+  if (name == "llama2-7b-slice") return llama2(4096, 11008, 32, 2);
   if (name == "llama2-13b") return llama2(5120, 13824, 40, 40);
   if (name == "llama3-8b") return llama3_8b();
   if (name == "tinyllama-1.1b") return tinyllama();

@@ -1,10 +1,16 @@
-// `cream train --dry-run` (the plan from the config alone) and the command entry point.
+// `cream train --dry-run` (the plan from the config alone), the memory check of a real
+// run, and the command entry point. The memory model itself is memory_plan.cpp.
+#include <algorithm>
+#include <cstdio>
 #include <filesystem>
+#include <map>
+#include <set>
 #include <sstream>
 
 #include "cream/io/size.h"
 #include "cream/model/presets.h"
 #include "cream/positions/sampler.h"
+#include "cream/train/memory_plan.h"
 #include "cream/train/rope_setup.h"
 #include "cream/train/trainer.h"
 #include "cream/util/error.h"
@@ -13,6 +19,7 @@
 namespace cream::train {
 
 namespace fs = std::filesystem;
+using config::MemoryMode;
 
 namespace {
 
@@ -33,30 +40,61 @@ model::LlamaConfig init_model_config(const std::string& init) {
 }
 
 std::string gib(uint64_t bytes) {
-  std::ostringstream out;
-  out.setf(std::ios::fixed);
-  out.precision(2);
-  out << static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0) << " GiB";
-  return out.str();
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.2f GiB", static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0));
+  return text;
 }
 
-// Saved activations of one micro-batch (rough): per layer and token, the inputs of
-// the norms, projections, RoPE and MLP (about 8 x hidden + 3 x intermediate values in
-// the compute dtype) plus the float32 attention probabilities of the math path
-// (heads x T per token). With checkpointing only each layer's input is kept, plus one
-// layer recomputed at a time. The chunked loss keeps no [T, vocab] logits.
-uint64_t activation_estimate(const model::LlamaConfig& m, int64_t batch, int64_t length, int64_t value_bytes,
-                             bool checkpointing) {
-  const double tokens = static_cast<double>(batch) * static_cast<double>(length);
-  const double per_layer = tokens * (static_cast<double>(value_bytes) * (8.0 * m.hidden_size + 3.0 * m.intermediate_size) +
-                                     4.0 * static_cast<double>(m.num_attention_heads) * static_cast<double>(length));
-  const double layer_inputs = tokens * static_cast<double>(value_bytes * m.hidden_size);
-  const double layers = static_cast<double>(m.num_hidden_layers);
-  const double total = checkpointing ? layers * layer_inputs + per_layer : layers * per_layer;
-  return static_cast<uint64_t>(total);
+// The model a plan is for, and where its config came from.
+std::pair<model::LlamaConfig, std::string> planned_model(const config::ExperimentConfig& config) {
+  const bool folder = !config.model.path.empty() && fs::exists(fs::path(config.model.path) / "config.json");
+  if (folder)
+    return {model::LlamaConfig::from_file(fs::path(config.model.path) / "config.json"), "model.path " + config.model.path};
+  if (!config.model.arch.empty())
+    return {model::preset(config.model.arch),
+            "model.arch " + config.model.arch + (config.model.path.empty() ? "" : " (" + config.model.path + " absent)")};
+  if (!config.model.init.empty()) return {init_model_config(config.model.init), "model.init " + config.model.init};
+  throw Error(config.source + ": model.arch: " + config.model.path +
+              " has no config.json; set model.arch to plan without the model folder");
+}
+
+PlanDevice plan_device(const config::ExperimentConfig& config, const PlanTarget& target) {
+  if (target.device_memory) return named_device(config.model.device, *target.device_memory);
+  try {
+    return this_machine_device(config.model.device);
+  } catch (const Error& e) {
+    throw Error(std::string(e.what()) + "; `cream train --dry-run --device-memory 80GiB` plans for another machine");
+  }
 }
 
 }  // namespace
+
+MemorySettings memory_settings(const config::ExperimentConfig& config, int world_size, int64_t sequence_length,
+                               bool cuda) {
+  MemorySettings s;
+  s.dtype = config.model.dtype;
+  s.mode = config.train.memory_mode.value_or(config.model.dtype == config::Dtype::bf16 ? MemoryMode::bf16_sr
+                                                                                       : MemoryMode::fp32_masters);
+  s.grad_accumulation = config.train.grad_accumulation.value_or(config::GradAccumulation::fp32);
+  s.micro_batch = config.train.micro_batch;
+  s.sequence_length = sequence_length;
+  s.accumulation = config.accumulation_steps(world_size);
+  s.checkpointing = config.train.activation_checkpointing;
+  s.checkpointing_stride = config.train.activation_checkpointing_stride;
+  s.cuda = cuda;
+  return s;
+}
+
+bool TrainPlan::fits() const {
+  const bool device_fits = memory.peak + device.reserve <= device.capacity;
+  const bool host_fits = !device.cuda || device.host_capacity == 0 || memory.host <= device.host_capacity;
+  return device_fits && host_fits;
+}
+
+uint64_t TrainPlan::free_bytes() const {
+  const uint64_t used = memory.peak + device.reserve;
+  return used < device.capacity ? device.capacity - used : 0;
+}
 
 model::LlamaConfig source_model_config(const config::ExperimentConfig& config) {
   if (!config.model.path.empty()) return model::LlamaConfig::from_file(fs::path(config.model.path) / "config.json");
@@ -64,45 +102,219 @@ model::LlamaConfig source_model_config(const config::ExperimentConfig& config) {
   return init_model_config(config.model.init);
 }
 
-TrainPlan plan_training(const config::ExperimentConfig& config, int world_size) {
+TrainPlan plan_training(const config::ExperimentConfig& config, const PlanTarget& target) {
   TrainPlan plan;
-  const bool folder = !config.model.path.empty() && fs::exists(fs::path(config.model.path) / "config.json");
-  model::LlamaConfig model_config;
-  if (folder) {
-    plan.model_source = "model.path " + config.model.path;
-    model_config = model::LlamaConfig::from_file(fs::path(config.model.path) / "config.json");
-  } else if (!config.model.arch.empty()) {
-    plan.model_source = "model.arch " + config.model.arch + (config.model.path.empty() ? "" : " (" + config.model.path + " absent)");
-    model_config = model::preset(config.model.arch);
-  } else if (!config.model.init.empty()) {
-    plan.model_source = "model.init " + config.model.init;
-    model_config = init_model_config(config.model.init);
-  } else {
-    throw Error(config.source + ": model.arch: " + config.model.path +
-                " has no config.json; set model.arch to plan without the model folder");
-  }
+  auto [model_config, source] = planned_model(config);
+  plan.model_source = source;
   plan.model = apply_rope_section(model_config, config);
   plan.parameters = plan.model.num_parameters();
   plan.sequence_length = positions::Sampler(config.positions.sampler_options()).sequence_length();
   plan.global_batch = config.train.global_batch;
   plan.micro_batch = config.train.micro_batch;
-  plan.world_size = world_size;
-  plan.accumulation = config.accumulation_steps(world_size);
+  plan.world_size = target.world_size;
+  plan.accumulation = config.accumulation_steps(target.world_size);
   plan.tokens_per_step = plan.global_batch * plan.sequence_length;
   plan.steps = config.train.steps;
-
-  const auto params = static_cast<uint64_t>(plan.parameters);
-  const bool bf16 = config.model.dtype == config::Dtype::bf16;
-  plan.weight_bytes = params * (bf16 ? 2 + 4 : 4);
-  plan.gradient_bytes = params * (bf16 ? 2 + 4 : 4);
-  plan.optimizer_bytes = params * 8;
-  plan.activation_bytes = activation_estimate(plan.model, plan.micro_batch, plan.sequence_length, bf16 ? 2 : 4,
-                                              config.train.activation_checkpointing);
+  plan.device = plan_device(config, target);
+  plan.settings = memory_settings(config, target.world_size, plan.sequence_length, plan.device.cuda);
+  plan.memory = plan_memory(plan.model, plan.settings);
   return plan;
 }
 
+// --- options that fit -----------------------------------------------------------------
+
+namespace {
+
+struct Variant {
+  std::map<std::string, std::string> sets;  // key path -> value, only what differs
+  double cost = 0;                          // how much slower or less exact the run gets
+};
+
+struct Policy {
+  bool on;
+  int64_t stride;
+};
+
+// A copy of `config` with the variant applied, or nothing when the config refuses it.
+std::optional<config::ExperimentConfig> apply_variant(const config::ExperimentConfig& config, MemoryMode current,
+                                                      MemoryMode mode,
+                                                      std::optional<config::GradAccumulation> accumulation,
+                                                      Policy policy, int64_t micro_batch, int world_size,
+                                                      Variant& variant) {
+  auto c = config;
+  auto set = [&](const std::string& key, const std::string& before, const std::string& after) {
+    if (before != after) variant.sets[key] = after;
+  };
+  if (mode != MemoryMode::fp32_masters && c.model.dtype != config::Dtype::bf16) {
+    set("model.dtype", "fp32", "bf16");
+    c.model.dtype = config::Dtype::bf16;
+  }
+  set("train.memory_mode", config::to_string(current), config::to_string(mode));
+  c.train.memory_mode = mode;
+  c.train.grad_accumulation = accumulation;
+  if (accumulation)  // unset resolves to fp32
+    set("train.grad_accumulation",
+        config::to_string(config.train.grad_accumulation.value_or(config::GradAccumulation::fp32)),
+        config::to_string(*accumulation));
+  if (mode == MemoryMode::step_in_backward && c.train.grad_clip != 0.0) {
+    variant.sets["train.grad_clip"] = "0";
+    c.train.grad_clip = 0.0;
+  }
+  set("train.activation_checkpointing", c.train.activation_checkpointing ? "true" : "false", policy.on ? "true" : "false");
+  c.train.activation_checkpointing = policy.on;
+  if (policy.on) {
+    set("train.activation_checkpointing_stride", std::to_string(c.train.activation_checkpointing_stride),
+        std::to_string(policy.stride));
+    c.train.activation_checkpointing_stride = policy.stride;
+  }
+  set("train.micro_batch", std::to_string(c.train.micro_batch), std::to_string(micro_batch));
+  c.train.micro_batch = micro_batch;
+  try {
+    c.validate(world_size);
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+  return c;
+}
+
+double variant_cost(MemoryMode mode, std::optional<config::GradAccumulation> accumulation, Policy policy,
+                    int64_t micro_batch, int64_t original_micro_batch) {
+  double cost = 0;
+  if (mode == MemoryMode::offload || mode == MemoryMode::step_in_backward) cost += 3;  // host step / no clipping
+  if (accumulation == config::GradAccumulation::bf16) cost += 2;                      // bf16 sums lose bits
+  if (policy.on) cost += 2.0 / static_cast<double>(policy.stride);                    // recompute share
+  for (int64_t b = micro_batch; b < original_micro_batch; b *= 2) cost += 1;          // smaller GEMMs
+  return cost;
+}
+
+std::string format_sets(const std::map<std::string, std::string>& sets) {
+  std::string out;
+  for (const auto& [key, value] : sets) out += (out.empty() ? "" : " ") + std::string("--set ") + key + "=" + value;
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> options_that_fit(const config::ExperimentConfig& config, const TrainPlan& plan, size_t limit) {
+  const auto current = plan.settings.mode;
+  std::vector<MemoryMode> modes = {current};
+  // bf16-rtn is the control of the quality study, never a recommendation.
+  for (auto mode : {MemoryMode::bf16_sr, MemoryMode::fp32_masters, MemoryMode::offload, MemoryMode::step_in_backward})
+    if (mode != current) modes.push_back(mode);
+  std::vector<Policy> policies = {{false, 1}};
+  for (int64_t stride : {4, 2, 1})
+    if (stride < plan.model.num_hidden_layers || stride == 1) policies.push_back({true, stride});
+  std::vector<int64_t> micro_batches;
+  for (int64_t b = config.train.micro_batch; b >= 1; b /= 2) micro_batches.push_back(b);
+
+  std::map<std::set<std::string>, Variant> best;  // per set of changed keys, the cheapest
+  for (const auto mode : modes) {
+    const bool sums = mode == MemoryMode::bf16_sr || mode == MemoryMode::bf16_rtn;
+    std::vector<std::optional<config::GradAccumulation>> sum_dtypes = {std::nullopt};
+    if (sums) sum_dtypes = {config::GradAccumulation::fp32, config::GradAccumulation::bf16};
+    for (const auto& accumulation : sum_dtypes) {
+      for (const auto policy : policies) {
+        for (const int64_t micro_batch : micro_batches) {
+          Variant variant;
+          const auto changed = apply_variant(config, current, mode, accumulation, policy, micro_batch,
+                                             static_cast<int>(plan.world_size), variant);
+          if (!changed || variant.sets.empty()) continue;
+          auto candidate = plan;
+          candidate.settings = memory_settings(*changed, static_cast<int>(plan.world_size), plan.sequence_length,
+                                               plan.device.cuda);
+          candidate.memory = plan_memory(plan.model, candidate.settings);
+          if (!candidate.fits()) continue;
+          variant.cost = variant_cost(mode, accumulation, policy, micro_batch, config.train.micro_batch);
+          std::set<std::string> keys;
+          for (const auto& item : variant.sets) keys.insert(item.first);
+          auto found = best.find(keys);
+          if (found == best.end() || variant.cost < found->second.cost) best[keys] = variant;
+        }
+      }
+    }
+  }
+  std::vector<Variant> ranked;
+  for (const auto& item : best) ranked.push_back(item.second);
+  std::stable_sort(ranked.begin(), ranked.end(), [](const Variant& a, const Variant& b) {
+    if (a.sets.size() != b.sets.size()) return a.sets.size() < b.sets.size();
+    return a.cost < b.cost;
+  });
+  std::vector<std::string> out;
+  for (const auto& variant : ranked) {
+    if (out.size() >= limit) break;
+    out.push_back(format_sets(variant.sets));
+  }
+  return out;
+}
+
+// --- printing ---------------------------------------------------------------------------
+
+namespace {
+
+struct Row {
+  std::string name;
+  uint64_t bytes;
+  std::string where;
+  std::string note;
+};
+
+std::string gradient_note(const MemorySettings& s) {
+  switch (s.mode) {
+    case MemoryMode::fp32_masters:
+      return s.dtype == config::Dtype::bf16 ? "float32 master gradients (bf16 .grad converted at the step)"
+                                            : "float32 .grad";
+    case MemoryMode::offload: return "bf16 .grad, streamed to the host at the step";
+    case MemoryMode::step_in_backward: return "none kept: each tensor's gradient is consumed in backward";
+    default:
+      return s.grad_accumulation == config::GradAccumulation::fp32 ? "float32 accumulators" : "bf16 .grad";
+  }
+}
+
+std::string policy_text(const MemorySettings& s) {
+  if (!s.checkpointing) return "no activation checkpointing";
+  if (s.checkpointing_stride <= 1) return "activation checkpointing of every layer";
+  return "activation checkpointing of every " + std::to_string(s.checkpointing_stride) + "th layer";
+}
+
+std::vector<Row> memory_rows(const TrainPlan& plan) {
+  const auto& s = plan.settings;
+  const auto& m = plan.memory;
+  const bool offload = s.mode == MemoryMode::offload;
+  const std::string device = plan.device.cuda ? "device" : "RAM";
+  const std::string host = plan.device.cuda ? "host" : "RAM";
+  const bool bf16_weights = !(s.mode == MemoryMode::fp32_masters && s.dtype == config::Dtype::fp32);
+  const bool bf16_moments = s.mode != MemoryMode::fp32_masters && !offload;
+  std::vector<Row> rows = {
+      {"weights", m.state.weights, device, bf16_weights ? "bf16 compute weights" : "float32 weights"},
+      {"gradients", m.state.gradients, device, gradient_note(s)},
+      {"optimizer states", m.state.optimizer, offload ? host : device,
+       bf16_moments ? "AdamW moments, bf16" : "AdamW moments, float32"},
+      {"masters", m.state.masters, offload ? host : device, m.state.masters ? "float32 master weights" : "none"},
+  };
+  if (m.state.staging > 0) rows.push_back({"staging", m.state.staging, "host", "pinned bf16 copy buffers"});
+  rows.push_back({"activations", m.activations, device, "saved for backward, " + policy_text(s)});
+  if (m.recomputed_layer > 0)
+    rows.push_back({"recomputed layer", m.recomputed_layer, device, "one layer's activations, rebuilt in its backward"});
+  rows.push_back({"loss chunk", m.loss_chunk, device, "one chunk's logits and log-probs, the output weight's gradient sum"});
+  rows.push_back({"working space", m.working, device, "largest transient of a layer's backward or of the step"});
+  return rows;
+}
+
+std::string table_line(const std::string& name, uint64_t bytes, int64_t parameters, const std::string& where,
+                       const std::string& note) {
+  char text[160];
+  const double gib_value = static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0);
+  const double per_parameter = parameters > 0 ? static_cast<double>(bytes) / static_cast<double>(parameters) : 0.0;
+  std::snprintf(text, sizeof(text), "  %-17s %9.2f %9.2f  %-7s ", name.c_str(), gib_value, per_parameter, where.c_str());
+  return std::string(text) + note + "\n";
+}
+
+}  // namespace
+
 std::string format_plan(const TrainPlan& plan) {
   std::ostringstream out;
+  const auto& s = plan.settings;
+  const auto& m = plan.memory;
   out << "model: " << plan.model_source << ": " << plan.parameters << " parameters ("
       << plan.model.num_hidden_layers << " layers, hidden " << plan.model.hidden_size << ", vocab "
       << plan.model.vocab_size << "), rope " << model::rope_type_name(plan.model.rope.type) << " factor "
@@ -111,19 +323,79 @@ std::string format_plan(const TrainPlan& plan) {
       << "batch: global " << plan.global_batch << " = micro " << plan.micro_batch << " x world "
       << plan.world_size << " x accumulation " << plan.accumulation << "\n"
       << "tokens per step: " << plan.tokens_per_step << "\n"
-      << "steps: " << plan.steps << " (" << plan.steps * plan.tokens_per_step << " tokens)\n"
-      << "memory per process (rough): weights " << gib(plan.weight_bytes) << ", gradients "
-      << gib(plan.gradient_bytes) << ", AdamW moments " << gib(plan.optimizer_bytes) << ", activations "
-      << gib(plan.activation_bytes) << ", total " << gib(plan.total_bytes()) << "\n";
+      << "steps: " << plan.steps << " (" << plan.steps * plan.tokens_per_step << " tokens)\n";
+  out << "memory plan per process: train.memory_mode " << config::to_string(s.mode);
+  if (s.mode == MemoryMode::bf16_sr || s.mode == MemoryMode::bf16_rtn)
+    out << " (" << config::to_string(s.grad_accumulation) << " gradient accumulation)";
+  out << ", model.dtype " << config::to_string(s.dtype) << ", " << policy_text(s) << ", " << (s.cuda ? "CUDA" : "CPU")
+      << " kernels (SDPA: fused attention)\n";
+  out << "  component               GiB   B/param  where\n";
+  for (const auto& row : memory_rows(plan)) out << table_line(row.name, row.bytes, plan.parameters, row.where, row.note);
+  out << table_line("peak", m.peak, plan.parameters, plan.device.cuda ? "device" : "RAM",
+                    "at " + m.peak_at + " (" + std::to_string(m.peak) + " bytes)");
+  if (m.host > 0)
+    out << table_line("host memory", m.host, plan.parameters, "host", "masters, moments, pinned staging, the update's chunk");
+  out << "capacity: " << plan.device.name << ": " << gib(plan.device.capacity) << ", reserve " << gib(plan.device.reserve)
+      << (plan.device.cuda ? " (CUDA context, kernels, library workspaces)" : " (this process before training)")
+      << "\n";
+  if (plan.fits()) {
+    out << "fits: peak " << gib(m.peak) << " + reserve " << gib(plan.device.reserve) << " <= "
+        << gib(plan.device.capacity) << ", " << gib(plan.free_bytes()) << " to spare\n";
+  } else {
+    out << "does not fit: peak " << gib(m.peak) << " + reserve " << gib(plan.device.reserve) << " > "
+        << gib(plan.device.capacity);
+    if (plan.device.cuda && plan.device.host_capacity > 0 && m.host > plan.device.host_capacity)
+      out << "; host " << gib(m.host) << " > RAM " << gib(plan.device.host_capacity);
+    out << "\n";
+  }
   return out.str();
 }
 
-int run_train_command(const TrainCommand& command, std::ostream& out) {
-  const auto config = config::load_experiment(command.config_path, command.overrides);
+std::string refusal_message(const TrainPlan& plan, const std::vector<std::string>& fitting) {
+  auto rows = memory_rows(plan);
+  std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.bytes > b.bytes; });
+  std::string largest;
+  for (size_t i = 0; i < std::min<size_t>(3, rows.size()); ++i)
+    largest += (i ? ", " : "") + rows[i].name + " " + gib(rows[i].bytes) + (rows[i].where == "host" ? " (host)" : "");
+  std::string text = "memory plan: peak " + gib(plan.memory.peak) + " (at " + plan.memory.peak_at + ") + reserve " +
+                     gib(plan.device.reserve) + " exceeds " + plan.device.name + "'s " + gib(plan.device.capacity);
+  if (plan.device.cuda && plan.device.host_capacity > 0 && plan.memory.host > plan.device.host_capacity)
+    text += " (or host " + gib(plan.memory.host) + " exceeds RAM " + gib(plan.device.host_capacity) + ")";
+  text += "; largest: " + largest + "; ";
+  if (fitting.empty()) {
+    text += "no memory mode, checkpointing or micro-batch fits: use a device with more memory";
+  } else {
+    text += "fits with: ";
+    for (size_t i = 0; i < fitting.size(); ++i) text += (i ? " or " : "") + fitting[i];
+  }
+  return text + " (`cream train --dry-run` prints the plan; --no-memory-check starts anyway)";
+}
+
+// --- the command ------------------------------------------------------------------------
+
+int run_train_command(const TrainCommand& command, const PlanTarget& target, bool check_memory, std::ostream& out) {
+  CREAM_CHECK(target.world_size >= 1, "--world-size: must be >= 1");
+  CREAM_CHECK(command.dry_run || target.world_size == 1,
+              "--world-size: only with --dry-run (cream train runs one process; the plan is per process)");
+  const auto config = config::load_experiment(command.config_path, command.overrides, target.world_size);
   if (command.dry_run) {
     for (const auto& warning : config.warnings()) log::warn("config: {}", warning);
-    out << format_plan(plan_training(config));
+    const auto plan = plan_training(config, target);
+    out << format_plan(plan);
+    if (!plan.fits()) {
+      const auto fitting = options_that_fit(config, plan);
+      out << (fitting.empty() ? std::string("nothing fits: no memory mode, checkpointing or micro-batch\n")
+                              : "fits with: ");
+      for (size_t i = 0; i < fitting.size(); ++i) out << (i ? "\n           " : "") << fitting[i];
+      if (!fitting.empty()) out << "\n";
+    }
     return 0;
+  }
+  if (check_memory) {
+    const auto plan = plan_training(config, target);
+    if (!plan.fits()) throw Error(refusal_message(plan, options_that_fit(config, plan)));
+    log::info("memory plan: peak {} (at {}) of {} on {}", gib(plan.memory.peak), plan.memory.peak_at,
+              gib(plan.device.capacity), plan.device.name);
   }
   TrainOptions options;
   options.resume = command.resume;
@@ -135,6 +407,10 @@ int run_train_command(const TrainCommand& command, std::ostream& out) {
   if (result.last_checkpoint) out << ": " << result.last_checkpoint->string();
   out << "\n";
   return 0;
+}
+
+int run_train_command(const TrainCommand& command, std::ostream& out) {
+  return run_train_command(command, PlanTarget{}, true, out);
 }
 
 }  // namespace cream::train

@@ -18,8 +18,8 @@
 #include "cream/model/random_init.h"
 #include "cream/model/weights.h"
 #include "cream/positions/sampler.h"
-#include "cream/train/adamw.h"
 #include "cream/train/batch.h"
+#include "cream/train/device.h"
 #include "cream/train/run_folder.h"
 #include "cream/train/grad.h"
 #include "cream/train/metrics.h"
@@ -28,6 +28,7 @@
 #include "cream/train/schedule.h"
 #include "cream/train/signals.h"
 #include "cream/train/trainer_state.h"
+#include "cream/train/training_state.h"
 #include "cream/util/error.h"
 #include "cream/util/fs.h"
 #include "cream/util/log.h"
@@ -39,16 +40,6 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-torch::Device select_device(config::Device wanted) {
-  const bool cuda = torch::cuda::is_available();
-  if (wanted == config::Device::cuda) {
-    CREAM_CHECK(cuda, "model.device: cuda was asked for but this process sees no CUDA GPU (`cream info` lists what the build sees)");
-    return torch::Device(torch::kCUDA, 0);
-  }
-  if (wanted == config::Device::auto_select && cuda) return torch::Device(torch::kCUDA, 0);
-  return torch::kCPU;
-}
 
 void set_thread_count(int64_t threads) {
   const auto cores = static_cast<int64_t>(std::thread::hardware_concurrency());
@@ -99,13 +90,35 @@ bool decays(const std::string& name) {
   return !bias && name.find("norm") == std::string::npos;
 }
 
-std::vector<torch::Tensor> tensors_of(const std::vector<NamedParameter>& params) {
-  std::vector<torch::Tensor> out;
-  for (const auto& p : params) out.push_back(p.tensor);
-  return out;
+TrainingStateOptions training_state_options(const config::ExperimentConfig& config) {
+  TrainingStateOptions options;
+  options.mode = *config.train.memory_mode;
+  options.accumulation = config.train.grad_accumulation.value_or(config::GradAccumulation::fp32);
+  options.adamw.beta1 = config.optim.betas[0];
+  options.adamw.beta2 = config.optim.betas[1];
+  options.adamw.eps = config.optim.eps;
+  options.adamw.weight_decay = config.optim.weight_decay;
+  options.seed = static_cast<uint64_t>(config.train.seed);
+  return options;
+}
+
+const char* hf_dtype_name(torch::ScalarType type) { return type == torch::kBFloat16 ? "bfloat16" : "float32"; }
+
+// Loads a model folder in the mode's held dtype and device, tensor by tensor (a bf16
+// mode never holds a float32 copy); says so when the file's dtype differs.
+model::LlamaForCausalLM load_held(const model::LlamaConfig& config, const fs::path& folder,
+                                  const torch::TensorOptions& held, const char* what) {
+  const io::CheckpointFolder weights(folder);
+  const auto stored = model::torch_dtype(weights.info(weights.names().front()).dtype);
+  if (stored != held.dtype().toScalarType())
+    log::info("{}: {} holds {} weights, loaded as {}{}", what, folder.string(), hf_dtype_name(stored),
+              hf_dtype_name(held.dtype().toScalarType()),
+              held.dtype().toScalarType() == torch::kBFloat16 ? " (rounded to nearest)" : "");
+  return model::load_model(config, weights, held.device(), held.dtype().toScalarType());
 }
 
 std::string format_number(double value) {
+  if (std::isnan(value)) return "nan";  // not "-nan": the sign of a NaN means nothing
   char buffer[32];
   std::snprintf(buffer, sizeof(buffer), "%.6g", value);
   return buffer;
@@ -122,9 +135,8 @@ struct Trainer::Impl {
   model::LlamaConfig model_config;
   std::unique_ptr<io::Tokenizer> tokenizer;
 
-  model::LlamaForCausalLM master{nullptr};   // float32 weights the optimizer updates
-  model::LlamaForCausalLM compute{nullptr};  // == master in fp32; a bf16 copy in bf16
-  std::unique_ptr<AdamW> optimizer;
+  std::unique_ptr<TrainingState> state;  // weights, gradients, AdamW (train.memory_mode)
+  model::LlamaForCausalLM compute{nullptr};  // state->compute(): what forward/backward run on
   std::unique_ptr<LrSchedule> schedule;
 
   std::unique_ptr<data::TokenDataset> train_data;
@@ -138,11 +150,12 @@ struct Trainer::Impl {
   Impl(config::ExperimentConfig cfg, TrainOptions opts, TrainHooks hks)
       : config(std::move(cfg)), options(opts), hooks(std::move(hks)) {}
 
-  bool mixed() const { return config.model.dtype == config::Dtype::bf16; }
+  config::MemoryMode memory_mode() const { return *config.train.memory_mode; }
 
   void setup() {
     set_thread_count(config.model.threads);
     device = select_device(config.model.device);
+    configure_cuda_math(device);
     run_dir = config.checkpoint.output_dir;
     for (const auto& warning : config.warnings()) log::warn("config: {}", warning);
     CREAM_CHECK(!config.data.train.empty(), config.source + ": data.train: required to train");
@@ -151,12 +164,12 @@ struct Trainer::Impl {
     model_config = source_model_config(config);
     if (tokenizer && config.model.path.empty()) model::adopt_tokenizer(model_config, *tokenizer);
     model_config = apply_rope_section(model_config, config);
-    model_config.torch_dtype = "float32";
+    model_config.torch_dtype = hf_dtype_name(checkpoint_weight_dtype(memory_mode()));
 
     setup_data();
     const auto checkpoint = find_resume_checkpoint();
     setup_model(checkpoint ? std::optional<fs::path>(checkpoint->path) : std::nullopt);
-    setup_optimizer();
+    schedule = std::make_unique<LrSchedule>(schedule_options(config));
     if (checkpoint) restore_trainer_state(checkpoint->path);
 
     fs::create_directories(run_dir);
@@ -225,68 +238,51 @@ struct Trainer::Impl {
   }
 
   void setup_model(const std::optional<fs::path>& checkpoint) {
-    const auto master_options = torch::TensorOptions().dtype(torch::kFloat).device(device);
+    const auto held = held_weight_options(memory_mode(), config.model.dtype, device);
+    model::LlamaForCausalLM model{nullptr};
     if (checkpoint) {
-      master = model::load_model(model_config, io::CheckpointFolder(*checkpoint), device, torch::kFloat);
+      model = load_held(model_config, *checkpoint, held, "resume");
     } else if (!config.model.path.empty()) {
-      master = model::load_model(model_config, io::CheckpointFolder(config.model.path), device, torch::kFloat);
+      model = load_held(model_config, config.model.path, held, "model.path");
     } else {
-      master = model::LlamaForCausalLM(model_config, master_options);
-      model::initialize_weights(*master, static_cast<uint64_t>(config.train.seed));
+      model = model::LlamaForCausalLM(model_config, held);
+      model::initialize_weights(*model, static_cast<uint64_t>(config.train.seed));
     }
-    if (mixed()) {
-      compute = model::LlamaForCausalLM(model_config, torch::TensorOptions().dtype(torch::kBFloat16).device(device));
-      copy_masters_to_compute();
-    } else {
-      compute = master;
-    }
+    state = std::make_unique<TrainingState>(std::move(model), config.model.dtype, device,
+                                            training_state_options(config), decays);
+    compute = state->compute();
     compute->model->activation_checkpointing = config.train.activation_checkpointing;
-    log::info("model: {} parameters, {} layers, hidden {}, rope {} (factor {}), {} on {}",
+    compute->model->activation_checkpointing_stride = config.train.activation_checkpointing_stride;
+    // next_micro_batch checks ids and positions on the host, before the copy.
+    compute->check_inputs_on_device = false;
+    const auto bytes = state->allocated_bytes();
+    log::info("model: {} parameters, {} layers, hidden {}, rope {} (factor {}), {} on {}, memory mode {}{}",
               model_config.num_parameters(), model_config.num_hidden_layers, model_config.hidden_size,
               model::rope_type_name(model_config.rope.type), model_config.rope.factor,
-              config::to_string(config.model.dtype), device.str());
-  }
-
-  void setup_optimizer() {
-    std::vector<NamedParameter> params;
-    for (const auto& item : master->named_parameters()) params.push_back({item.key(), item.value(), decays(item.key())});
-    AdamWOptions adamw;
-    adamw.beta1 = config.optim.betas[0];
-    adamw.beta2 = config.optim.betas[1];
-    adamw.eps = config.optim.eps;
-    adamw.weight_decay = config.optim.weight_decay;
-    optimizer = std::make_unique<AdamW>(std::move(params), adamw);
-    schedule = std::make_unique<LrSchedule>(schedule_options(config));
+              config::to_string(config.model.dtype), device.str(), config::to_string(memory_mode()),
+              config.train.grad_accumulation
+                  ? std::string(" (") + config::to_string(*config.train.grad_accumulation) + " accumulation)"
+                  : std::string());
+    log::info("training state: weights {} MiB, gradients {} MiB, AdamW {} MiB, masters {} MiB ({} MiB on the host)",
+              bytes.weights >> 20, bytes.gradients >> 20, bytes.optimizer >> 20, bytes.masters >> 20,
+              bytes.host >> 20);
   }
 
   void restore_trainer_state(const fs::path& folder) {
-    const auto state = read_trainer_state(folder);
-    read_optimizer_state(folder, *optimizer);
-    step = state.step;
-    sampler_rng = util::Rng::from_state_string(state.sampler_rng);
-    sampler->restore(state.sampler_draws, state.sampler_batch_branch);
-    loader->restore(state.loader);
-    CREAM_CHECK(optimizer->step_count() == step, (folder / kOptimizerStateFile).string() + ": optimizer step " +
-                                                     std::to_string(optimizer->step_count()) +
-                                                     " does not match the trainer step " + std::to_string(step));
-  }
-
-  void copy_masters_to_compute() {
-    torch::NoGradGuard no_grad;
-    auto targets = compute->parameters();
-    auto sources = master->parameters();
-    for (size_t i = 0; i < targets.size(); ++i) targets[i].copy_(sources[i]);
-  }
-
-  // bf16: the compute gradients, in float32, become the master gradients.
-  void copy_grads_to_masters() {
-    if (!mixed()) return;
-    auto sources = compute->parameters();
-    auto targets = master->parameters();
-    for (size_t i = 0; i < targets.size(); ++i) {
-      if (sources[i].grad().defined()) targets[i].mutable_grad() = sources[i].grad().to(torch::kFloat);
-      sources[i].mutable_grad() = torch::Tensor();
+    const auto saved = read_trainer_state(folder);
+    const auto optimizer_file = folder / kOptimizerStateFile;
+    try {
+      state->load_optimizer_state(read_optimizer_tensors(folder));
+    } catch (const Error& e) {
+      throw Error(optimizer_file.string() + ": " + e.what());
     }
+    step = saved.step;
+    sampler_rng = util::Rng::from_state_string(saved.sampler_rng);
+    sampler->restore(saved.sampler_draws, saved.sampler_batch_branch);
+    loader->restore(saved.loader);
+    CREAM_CHECK(state->step_count() == step, optimizer_file.string() + ": optimizer step " +
+                                                 std::to_string(state->step_count()) +
+                                                 " does not match the trainer step " + std::to_string(step));
   }
 
   TrainerState trainer_state() const {
@@ -301,13 +297,13 @@ struct Trainer::Impl {
   }
 
   fs::path save_checkpoint() {
-    const auto state = trainer_state();
+    const auto progress = trainer_state();
     const auto path = save_checkpoint_atomic(run_dir, step, [&](const fs::path& folder) {
       util::write_file_atomic(folder / "config.json", model_config.to_json().dump(2) + "\n");
-      io::write_checkpoint(folder, model::model_tensor_sources(*master, io::DType::F32));
+      io::write_checkpoint(folder, named_tensor_sources(state->checkpoint_weights()));
       if (tokenizer) fs::copy_file(tokenizer->path(), folder / "tokenizer.model");
-      write_optimizer_state(folder, *optimizer);
-      write_trainer_state(folder, state);
+      write_optimizer_tensors(folder, state->optimizer_state());
+      write_trainer_state(folder, progress);
       config::write_resolved_config(config, folder);
     });
     const auto pruned = prune_checkpoints(run_dir, static_cast<int>(config.checkpoint.keep));
@@ -329,10 +325,10 @@ const model::LlamaConfig& Trainer::model_config() const { return impl_->model_co
 torch::Device Trainer::device() const { return impl_->device; }
 
 std::vector<std::pair<std::string, torch::Tensor>> Trainer::master_weights() const {
-  std::vector<std::pair<std::string, torch::Tensor>> out;
-  for (const auto& item : impl_->master->named_parameters()) out.emplace_back(item.key(), item.value().detach());
-  return out;
+  return impl_->state->checkpoint_weights();
 }
+
+StateBytes Trainer::state_bytes() const { return impl_->state->allocated_bytes(); }
 
 EvalRecord Trainer::evaluate(int64_t length) {
   auto& s = *impl_;
@@ -381,8 +377,8 @@ TrainResult Trainer::train() {
   const int64_t sequence_length = s.sampler->sequence_length();
   const int64_t labels_per_step = accumulation * micro_batch * (sequence_length - 1);
   const int64_t tokens_per_step = accumulation * micro_batch * sequence_length;
-  const auto clipped = tensors_of(s.optimizer->params());
-  BatchSource source{*s.loader, *s.sampler, s.sampler_rng};
+  const bool step_in_backward = s.memory_mode() == config::MemoryMode::step_in_backward;
+  BatchSource source{*s.loader, *s.sampler, s.sampler_rng, s.model_config.vocab_size};
   EtaEstimator eta;
   double train_seconds_since_log = 0.0;  // evaluation and saving excluded from tokens/s
   int64_t tokens_since_log = 0;
@@ -391,30 +387,34 @@ TrainResult Trainer::train() {
 
   while (s.step < total) {
     const auto started = Clock::now();
-    // Forward/backward over the micro-batches; gradients accumulate.
-    double loss_sum = 0.0;
+    const double lr = s.schedule->lr_at(s.step);
+    s.state->begin_step(lr);
+    // Forward/backward over the micro-batches; gradients accumulate. The loss sum stays
+    // on the device (float64, as the host summed it before): one sync per step, not per
+    // micro-batch.
+    auto loss_total = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(s.device));
     for (int64_t micro = 0; micro < accumulation; ++micro) {
       const MicroBatch batch = next_micro_batch(source, micro_batch, s.device);
       const auto loss = s.compute->loss_sum(batch.tokens, batch.positions, batch.tokens);
       (loss.sum / static_cast<double>(labels_per_step)).backward();
-      loss_sum += loss.sum.item<double>();
+      loss_total.add_(loss.sum.detach());
     }
-    const double loss = loss_sum / static_cast<double>(labels_per_step);
     if (s.hooks.after_backward) s.hooks.after_backward(s.step, *s.compute);
-    s.copy_grads_to_masters();
-    const double norm = clip_grad_norm(clipped, s.config.train.grad_clip);
+    const double norm = s.state->clip_gradients(s.config.train.grad_clip);
+    const double loss = loss_total.item<double>() / static_cast<double>(labels_per_step);
 
-    // Stop before the update: the last checkpoint stays the last good state.
+    // Stop before the update: the last checkpoint stays the last good state. (In
+    // step-in-backward the update already ran, with non-finite tensors masked: the step
+    // is simply never saved.)
     if (!std::isfinite(loss) || !std::isfinite(norm)) {
       const auto last = latest_complete_checkpoint(s.run_dir);
       throw Error("step " + std::to_string(s.step + 1) + ": loss " + format_number(loss) + ", gradient norm " +
-                  format_number(norm) + ": training stopped before the optimizer step (last good checkpoint: " +
-                  (last ? last->path.string() : std::string("none")) + ")");
+                  format_number(norm) + ": training stopped " +
+                  (step_in_backward ? "without saving this step (its update ran inside backward)"
+                                    : "before the optimizer step") +
+                  " (last good checkpoint: " + (last ? last->path.string() : std::string("none")) + ")");
     }
-    const double lr = s.schedule->lr_at(s.step);
-    s.optimizer->step(lr);
-    s.optimizer->zero_grad();
-    if (s.mixed()) s.copy_masters_to_compute();
+    s.state->step(lr);
     ++s.step;
 
     const double seconds = std::chrono::duration<double>(Clock::now() - started).count();

@@ -1,6 +1,7 @@
 #include "cream/train/trainer_state.h"
 
 #include <cstring>
+#include <optional>
 #include <ostream>
 
 #include "cream/util/error.h"
@@ -28,10 +29,17 @@ T required(const nlohmann::json& json, const char* key, const std::string& sourc
   }
 }
 
+// The dtypes a checkpoint's state tensors come in.
+const std::pair<torch::ScalarType, io::DType> kStateDtypes[] = {{torch::kFloat32, io::DType::F32},
+                                                                 {torch::kBFloat16, io::DType::BF16},
+                                                                 {torch::kInt64, io::DType::I64},
+                                                                 {torch::kUInt8, io::DType::U8}};
+
 io::DType io_dtype_of(const torch::Tensor& tensor, const std::string& name) {
-  if (tensor.scalar_type() == torch::kFloat) return io::DType::F32;
-  if (tensor.scalar_type() == torch::kLong) return io::DType::I64;
-  throw Error("optimizer state " + name + ": expected float32 or int64");
+  for (const auto& [torch_type, io_type] : kStateDtypes)
+    if (tensor.scalar_type() == torch_type) return io_type;
+  throw Error("tensor " + name + ": expected float32, bfloat16, int64 or uint8, got " +
+              std::string(c10::toString(tensor.scalar_type())));
 }
 
 }  // namespace
@@ -79,7 +87,7 @@ TrainerState read_trainer_state(const fs::path& folder) {
   return TrainerState::from_json(json, path.string());
 }
 
-std::vector<io::TensorSource> float_tensor_sources(const NamedTensors& tensors) {
+std::vector<io::TensorSource> named_tensor_sources(const NamedTensors& tensors) {
   std::vector<io::TensorSource> sources;
   sources.reserve(tensors.size());
   for (const auto& [name, tensor] : tensors) {
@@ -96,32 +104,37 @@ std::vector<io::TensorSource> float_tensor_sources(const NamedTensors& tensors) 
   return sources;
 }
 
-void write_optimizer_state(const fs::path& folder, const AdamW& optimizer) {
-  io::write_safetensors_file(folder / kOptimizerStateFile, float_tensor_sources(optimizer.state_tensors()));
+void write_optimizer_tensors(const fs::path& folder, const NamedTensors& state) {
+  io::write_safetensors_file(folder / kOptimizerStateFile, named_tensor_sources(state));
 }
 
-void read_optimizer_state(const fs::path& folder, AdamW& optimizer) {
+NamedTensors read_optimizer_tensors(const fs::path& folder) {
   const io::SafetensorsFile file(folder / kOptimizerStateFile);
   NamedTensors state;
   for (const auto& info : file.tensors()) {
-    torch::ScalarType type;
-    if (info.dtype == io::DType::F32) {
-      type = torch::kFloat;
-    } else if (info.dtype == io::DType::I64) {
-      type = torch::kLong;
-    } else {
-      throw Error(file.path().string() + ": tensor " + info.name + " is " + io::dtype_name(info.dtype) +
-                  ", expected F32 or I64");
-    }
-    auto tensor = torch::empty(info.shape, type);
+    std::optional<torch::ScalarType> type;
+    for (const auto& [torch_type, io_type] : kStateDtypes)
+      if (info.dtype == io_type) type = torch_type;
+    CREAM_CHECK(type.has_value(), file.path().string() + ": tensor " + info.name + " is " +
+                                      io::dtype_name(info.dtype) + ", expected F32, BF16, I64 or U8");
+    auto tensor = torch::empty(info.shape, *type);
     CREAM_CHECK(tensor.nbytes() == info.nbytes(), file.path().string() + ": tensor " + info.name + " has a bad size");
     std::memcpy(tensor.data_ptr(), file.data(info), info.nbytes());
     state.emplace_back(info.name, tensor);
   }
+  return state;
+}
+
+void write_optimizer_state(const fs::path& folder, const AdamW& optimizer) {
+  write_optimizer_tensors(folder, optimizer.state_tensors());
+}
+
+void read_optimizer_state(const fs::path& folder, AdamW& optimizer) {
+  const auto state = read_optimizer_tensors(folder);
   try {
     optimizer.load_state(state);
   } catch (const Error& e) {
-    throw Error(file.path().string() + ": " + e.what());
+    throw Error((folder / kOptimizerStateFile).string() + ": " + e.what());
   }
 }
 

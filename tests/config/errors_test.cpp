@@ -36,7 +36,8 @@ TEST(ConfigErrors, UnknownKeySuggestsTheSectionThatHasIt) {
 TEST(ConfigErrors, UnknownKeyWithoutCloseMatchListsTheSectionKeys) {
   expect_refused(edited(kMinimal, "  steps: 10", "  steps: 10\n  colour: blue"),
                  "cfg.yaml: train.colour: unknown key (train accepts: steps, global_batch, micro_batch, seed, "
-                 "activation_checkpointing, grad_clip)");
+                 "activation_checkpointing, activation_checkpointing_stride, grad_clip, memory_mode, "
+                 "grad_accumulation)");
 }
 
 TEST(ConfigErrors, UnknownSectionSuggestsTheClosestSection) {
@@ -219,6 +220,41 @@ TEST(ConfigErrors, GlobalBatchMustSplitIntoMicroBatchesPerProcess) {
                           "world_size 4", {}, 4);
   EXPECT_EQ(parse_experiment(sixteen, "cfg.yaml", {}, 2).accumulation_steps(2), 1);
   EXPECT_EQ(parse_experiment(sixteen).accumulation_steps(1), 2);
+}
+
+TEST(ConfigErrors, MemoryModesRefuseWhatTheyCannotDo) {
+  // The lean modes keep bf16 weights: not with model.dtype fp32.
+  const auto fp32 = edited(kMinimal, "path: models/m", "path: models/m\n  dtype: fp32");
+  for (const std::string mode : {"bf16-sr", "bf16-rtn", "offload", "step-in-backward"})
+    expect_refused(edited(fp32, "steps: 10", "steps: 10\n  memory_mode: " + mode),
+                   "cfg.yaml: train.memory_mode: " + mode +
+                       " keeps bf16 weights; with model.dtype fp32 the only mode is fp32-masters");
+  EXPECT_EQ(parse_error(edited(fp32, "steps: 10", "steps: 10\n  memory_mode: fp32-masters")), "");
+  expect_refused(edited(kMinimal, "steps: 10", "steps: 10\n  memory_mode: bf16_sr"),
+                 "cfg.yaml: train.memory_mode: unknown value \"bf16_sr\" (did you mean bf16-sr? expected one of: "
+                 "fp32-masters, bf16-sr, bf16-rtn, offload, step-in-backward)");
+  // The accumulation precision only exists where gradients accumulate in bf16 storage.
+  expect_refused(edited(kMinimal, "steps: 10", "steps: 10\n  memory_mode: offload\n  grad_accumulation: bf16"),
+                 "cfg.yaml: train.grad_accumulation: only applies with train.memory_mode bf16-sr or bf16-rtn, not "
+                 "offload");
+  EXPECT_EQ(parse_error(edited(kMinimal, "steps: 10", "steps: 10\n  memory_mode: bf16-rtn\n  grad_accumulation: bf16")),
+            "");
+}
+
+TEST(ConfigErrors, StepInBackwardRefusesClippingAndAccumulation) {
+  const auto mode = edited(kMinimal, "steps: 10", "steps: 10\n  memory_mode: step-in-backward");
+  // grad_clip defaults to 1.0.
+  expect_refused(mode, "cfg.yaml: train.grad_clip: step-in-backward updates each tensor as soon as its gradient is "
+                       "final, before a global norm exists: set train.grad_clip 0, or choose another "
+                       "train.memory_mode (bf16-sr clips)");
+  const auto unclipped = edited(mode, "memory_mode", "grad_clip: 0\n  memory_mode");
+  EXPECT_EQ(parse_error(unclipped), "");
+  expect_refused(edited(unclipped, "grad_clip: 0", "grad_clip: 0\n  global_batch: 32"),
+                 "cfg.yaml: train.global_batch: step-in-backward cannot accumulate micro-batches: global_batch 32 "
+                 "must equal micro_batch 1 x world_size 1, or choose another train.memory_mode (bf16-sr accumulates)");
+  // One micro-batch per process and step is fine on any number of processes.
+  EXPECT_EQ(parse_error(edited(unclipped, "grad_clip: 0", "grad_clip: 0\n  global_batch: 4\n  micro_batch: 2"), {}, 2),
+            "");
 }
 
 TEST(ConfigErrors, OutputDirMustNotBeOrBeInsideTheModelFolder) {

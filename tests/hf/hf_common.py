@@ -4,6 +4,8 @@ Hugging Face clients (transformers, tokenizers, sentencepiece) on tiny models.
 Each script collects its cases with `Checks`, runs every case even after a failure, and
 exits non-zero naming each failed case and its largest difference. Run one by hand with
   CREAM=build/cream ~/.cache/cream/venv/bin/python tests/hf/test_logits_parity.py
+CREAM_TEST_DEVICE=cuda runs both sides of every logits comparison (cream_logits, hf_logits)
+on the GPU instead of the CPU, with the same tolerance.
 """
 import json
 import os
@@ -34,6 +36,20 @@ except ImportError:  # reported by the first test that needs transformers
 
 CREAM = os.environ.get("CREAM") or str(Path(__file__).resolve().parents[2] / "build" / "cream")
 SOURCE_DIR = Path(os.environ.get("CREAM_SOURCE_DIR") or Path(__file__).resolve().parents[2])
+
+
+def _test_device():
+    """CREAM_TEST_DEVICE: where both sides of a logits comparison run, `cream logits --device`
+    and the transformers model: cpu (default), cuda or cuda:N (scripts/device_check.sh)."""
+    device = os.environ.get("CREAM_TEST_DEVICE", "cpu") or "cpu"
+    if device != "cpu" and not (device == "cuda" or device.startswith("cuda:")):
+        sys.exit(f"CREAM_TEST_DEVICE={device!r}: expected cpu, cuda or cuda:N")
+    if device != "cpu" and not torch.cuda.is_available():
+        sys.exit(f"CREAM_TEST_DEVICE={device}: torch {torch.__version__} sees no CUDA device")
+    return device
+
+
+TEST_DEVICE = _test_device()
 
 # Float32 parity: cream builds RoPE angles in float64, transformers in float32, and the two
 # sum in different orders; on these tiny models that stays near 1e-6 of the largest logit.
@@ -73,11 +89,12 @@ class Checks:
     def finish(self):
         took = time.time() - self.started
         if self.failures:
-            print(f"\n{self.name}: {len(self.failures)} case(s) failed, {self.passed} passed ({took:.1f}s):")
+            print(f"\n{self.name}: {len(self.failures)} case(s) failed, {self.passed} passed "
+                  f"(device {TEST_DEVICE}, {took:.1f}s):")
             for f in self.failures:
                 print(f"  - {f}")
             return 1
-        print(f"\n{self.name}: all {self.passed} cases passed ({took:.1f}s)")
+        print(f"\n{self.name}: all {self.passed} cases passed (device {TEST_DEVICE}, {took:.1f}s)")
         return 0
 
 
@@ -140,12 +157,16 @@ def load_hf_model(folder):
 
 
 def hf_logits(model, tokens, positions):
+    """transformers' logits [T, vocab] as float32 numpy, computed on TEST_DEVICE (the model
+    moves there; float32 matmuls stay exact float32 there: torch's TF32 default is off)."""
     # The explicit all-ones mask matters: without one, transformers 5 reads position ids that
     # do not step by 1 as packed sequences and masks attention between them.
+    model.to(TEST_DEVICE)
     with torch.no_grad():
-        out = model(input_ids=torch.tensor([tokens]), position_ids=torch.tensor([positions]),
-                    attention_mask=torch.ones(1, len(tokens), dtype=torch.long), use_cache=False)
-    return out.logits[0].float().numpy()
+        out = model(input_ids=torch.tensor([tokens], device=TEST_DEVICE),
+                    position_ids=torch.tensor([positions], device=TEST_DEVICE),
+                    attention_mask=torch.ones(1, len(tokens), dtype=torch.long, device=TEST_DEVICE), use_cache=False)
+    return out.logits[0].float().cpu().numpy()
 
 
 def cream_logits(folder, tokens, positions, workdir):
@@ -153,7 +174,8 @@ def cream_logits(folder, tokens, positions, workdir):
 
     out = Path(workdir) / f"logits_{random.getrandbits(32):08x}.safetensors"
     run_cream("logits", "--model", folder, "--tokens", " ".join(map(str, tokens)),
-              "--positions", " ".join(map(str, positions)), "--out", out, "--threads", "1")
+              "--positions", " ".join(map(str, positions)), "--out", out, "--threads", "1",
+              "--device", TEST_DEVICE)
     logits = load_file(str(out))["logits"]
     out.unlink()
     return logits

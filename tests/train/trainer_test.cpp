@@ -1,5 +1,6 @@
 // The training loop end to end on a tiny model: learning, activation checkpointing,
 // bit-exact stop-and-resume, killed saves, the NaN guard, bf16, checkpoint layout.
+// The memory modes end to end: tests/train/trainer_modes_test.cpp.
 #include <gtest/gtest.h>
 
 #include <csignal>
@@ -201,9 +202,9 @@ TEST(Trainer, NonFiniteGradientStopsBeforeTheOptimizerStep) {
 TEST(Trainer, Bf16TrainsWithFloat32Masters) {
   const test::ScopedDir scoped("trainer_bf16");
   const auto& dir = scoped.path;
-  Trainer trainer(tiny_experiment(dir / "run", {"model.dtype=bf16", "train.steps=20", "optim.lr=1e-2",
-                                                "checkpoint.every=0", "schedule.name=constant",
-                                                "schedule.warmup_steps=0"}));
+  Trainer trainer(tiny_experiment(dir / "run", {"model.dtype=bf16", "train.memory_mode=fp32-masters",
+                                                "train.steps=20", "optim.lr=1e-2", "checkpoint.every=0",
+                                                "schedule.name=constant", "schedule.warmup_steps=0"}));
   const auto result = trainer.train();
   const auto l = losses(result);
   EXPECT_LT(mean_of_last(l, 3), 0.85 * l.front());
@@ -216,7 +217,8 @@ TEST(Trainer, Bf16TrainsWithFloat32Masters) {
 TEST(Trainer, Bf16ResumeIsBitExactToo) {
   const test::ScopedDir scoped("trainer_bf16_resume");
   const auto& dir = scoped.path;
-  const std::vector<std::string> overrides{"model.dtype=bf16", "train.steps=4", "checkpoint.every=0"};
+  const std::vector<std::string> overrides{"model.dtype=bf16", "train.memory_mode=fp32-masters", "train.steps=4",
+                                           "checkpoint.every=0"};
   Trainer straight(tiny_experiment(dir / "straight", overrides));
   const auto expected = losses(straight.train());
   TrainHooks hooks;

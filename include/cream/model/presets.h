@@ -8,7 +8,9 @@
 
 namespace cream::model {
 
-// "tiny", "llama2-7b", "llama2-13b", "llama3-8b", "tinyllama-1.1b".
+// "tiny", "llama2-7b", "llama2-7b-slice" (Llama-2-7B's widths, vocabulary and 4K window
+// with 2 layers: 7B-shaped activations and per-layer tensors on a CPU), "llama2-13b",
+// "llama3-8b", "tinyllama-1.1b".
 std::vector<std::string> preset_names();
 
 // The config of a preset; cream::Error listing the valid names when `name` is unknown.

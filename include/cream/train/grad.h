@@ -18,6 +18,19 @@ double clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm)
 // Same, without clipping.
 double grad_norm(const std::vector<torch::Tensor>& params);
 
+// The same two over gradient tensors themselves (not parameters' .grad): for gradients
+// kept elsewhere, e.g. float32 accumulators. Undefined entries are skipped.
+double clip_gradients(const std::vector<torch::Tensor>& grads, double max_norm);
+double gradients_norm(const std::vector<torch::Tensor>& grads);
+
+// The factor clipping multiplies gradients by: max_norm / (norm + 1e-6) when
+// max_norm > 0 and the (finite) norm exceeds max_norm, else 1 (nothing to do).
+double clip_coefficient(double norm, double max_norm);
+
+// sum(grad^2) in float64 as a 0-dim tensor on grad's device (no host sync); the
+// float64 copy is made in chunks of 2^24 elements.
+torch::Tensor grad_sum_of_squares(const torch::Tensor& grad);
+
 // True when every element of every defined tensor is finite (no NaN, no +-inf).
 bool all_finite(const std::vector<torch::Tensor>& tensors);
 

@@ -2,21 +2,31 @@
 //
 // One optimizer step = accumulation_steps() micro-batches of train.micro_batch
 // sequences; each sequence is a loader window -> a sampler draw (positions + token
-// indices) -> gathered tokens (also the labels). Backward runs on sum / (labels in
-// the whole step), so accumulation yields the token-weighted mean. Then the gradient
-// norm is clipped, a non-finite loss or norm stops the run BEFORE the optimizer step,
-// and AdamW steps at the scheduled rate. dtype bf16 keeps a bf16 compute copy of the
-// model and float32 master weights and AdamW moments; fp32 trains the model itself.
+// indices) -> gathered tokens (also the labels), checked on the host and copied to the
+// device without a sync. Backward runs on sum / (labels in the whole step), so
+// accumulation yields the token-weighted mean; the loss sum stays on the device until
+// the step's one read-back. Then the gradient norm is clipped, a non-finite loss or
+// norm stops the run BEFORE the optimizer step, and AdamW steps at the scheduled rate.
+// Where weights, gradients and AdamW state live and in which precision is
+// train.memory_mode's choice (TrainingState, training_state.h): fp32 trains the float32
+// model itself; bf16 defaults to bf16-sr (bf16 weights and moments, float32 update
+// written back by stochastic rounding); fp32-masters keeps float32 masters beside a bf16
+// compute copy; offload keeps them on the host; step-in-backward updates inside backward
+// (there a non-finite gradient masks that tensor's update and the run stops without
+// saving the step).
 //
 // Run folder (checkpoint.output_dir):
 //   config.yaml          the resolved config (written at start)
 //   metrics.jsonl        one line per logged step (+ eval_* fields on eval steps)
 //   step-NNNNNN/         a complete checkpoint (written atomically, see checkpointing.h):
-//     config.json          HF Llama config with the run's RoPE scaling, torch_dtype float32
-//     model.safetensors    float32 master weights, HF tensor names
+//     config.json          HF Llama config with the run's RoPE scaling; torch_dtype float32
+//                          (fp32-masters, offload) or bfloat16 (the lean modes)
+//     model.safetensors    the weights the optimizer updates (float32 masters or bf16), HF names
 //     tokenizer.model      when the run knows its tokenizer
 //     trainer_state.json   step, sampler RNG + per-batch state, loader cursor, fingerprint
-//     optimizer.safetensors AdamW state ("step", "exp_avg.<name>", "exp_avg_sq.<name>")
+//     optimizer.safetensors AdamW state ("step", "exp_avg.<name>", "exp_avg_sq.<name>" in the
+//                          moments' dtype, "rounding_rng" for stochastic rounding); a resume
+//                          in another memory mode converts it (logged) or refuses by name
 //     config.yaml          the resolved config, compared on --resume
 //     COMPLETE             the completion marker
 #pragma once
@@ -36,6 +46,8 @@
 #include "cream/config/experiment.h"
 #include "cream/model/config.h"
 #include "cream/model/llama.h"
+#include "cream/train/memory_plan.h"  // TrainPlan, plan_training, format_plan (--dry-run)
+#include "cream/train/training_state.h"
 
 namespace cream::train {
 
@@ -45,7 +57,9 @@ struct TrainOptions {
 };
 
 // Test hooks: called after the backward pass of every step, before the gradients
-// are copied to the masters and checked (e.g. to inject a NaN gradient).
+// are copied to the masters and checked (e.g. to inject a NaN gradient). In the lean
+// modes with float32 accumulation and in step-in-backward the gradients have already
+// left .grad (hooks moved or consumed them).
 struct TrainHooks {
   std::function<void(int64_t step, model::LlamaForCausalLMImpl& compute_model)> after_backward;
 };
@@ -98,39 +112,17 @@ class Trainer {
   int64_t step() const;
   const config::ExperimentConfig& config() const;
   const model::LlamaConfig& model_config() const;  // with the rope section applied
-  // The float32 master weights (HF names, module order).
+  // The weights the optimizer updates (TrainingState::checkpoint_weights(): float32
+  // masters, or bf16 weights in the lean modes), HF names, module order.
   std::vector<std::pair<std::string, torch::Tensor>> master_weights() const;
+  // TrainingState::allocated_bytes() of this run.
+  StateBytes state_bytes() const;
   torch::Device device() const;
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// The --dry-run plan: what a run would do, computed from the config alone.
-struct TrainPlan {
-  std::string model_source;  // "model.path <dir>", "model.arch <preset>", "model.init <name>"
-  model::LlamaConfig model;  // with the rope section applied
-  int64_t parameters = 0;
-  int64_t sequence_length = 0;  // tokens per sequence (N, or L for method full)
-  int64_t global_batch = 0;
-  int64_t micro_batch = 0;
-  int64_t world_size = 1;
-  int64_t accumulation = 0;
-  int64_t tokens_per_step = 0;
-  int64_t steps = 0;
-  // Rough memory per process, in bytes.
-  uint64_t weight_bytes = 0;     // compute weights (+ float32 masters in bf16)
-  uint64_t gradient_bytes = 0;   // compute gradients (+ float32 master gradients in bf16)
-  uint64_t optimizer_bytes = 0;  // AdamW moments, float32
-  uint64_t activation_bytes = 0; // one micro-batch's saved activations
-  uint64_t total_bytes() const { return weight_bytes + gradient_bytes + optimizer_bytes + activation_bytes; }
-};
-
-// Needs no weights and no data: the model config comes from model.path/config.json
-// when present, else the preset model.arch, else model.init.
-TrainPlan plan_training(const config::ExperimentConfig& config, int world_size = 1);
-std::string format_plan(const TrainPlan& plan);
 
 // The model config a run uses before its tokenizer is adopted: model.path's
 // config.json or model.init (a preset name or a config file).

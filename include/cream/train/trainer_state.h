@@ -4,7 +4,8 @@
 // Files inside output_dir/step-NNNNNN/ next to the HF model folder:
 //   trainer_state.json     step, sampler RNG state, sampler per-batch state,
 //                          WindowLoader cursor, config fingerprint
-//   optimizer.safetensors  AdamW::state_tensors() ("step", "exp_avg.<name>", ...)
+//   optimizer.safetensors  TrainingState::optimizer_state() ("step", "exp_avg.<name>", ...,
+//                          "rounding_rng"): int64, float32 or bfloat16 moments, uint8
 //   config.yaml            the resolved experiment config of the run
 #pragma once
 
@@ -41,12 +42,18 @@ struct TrainerState {
 void write_trainer_state(const std::filesystem::path& folder, const TrainerState& state);
 TrainerState read_trainer_state(const std::filesystem::path& folder);
 
-// optimizer.safetensors: the AdamW state as float32/int64 tensors, and back into `optimizer`
-// (which checks every name, shape and dtype).
+// optimizer.safetensors: named F32 / BF16 / I64 / U8 tensors, and back (on the CPU; another
+// dtype in the file is refused by name).
+void write_optimizer_tensors(const std::filesystem::path& folder, const NamedTensors& state);
+NamedTensors read_optimizer_tensors(const std::filesystem::path& folder);
+
+// The same for an AdamW directly: its state_tensors(), and back into `optimizer` (which
+// checks every name, shape and dtype; errors name the file).
 void write_optimizer_state(const std::filesystem::path& folder, const AdamW& optimizer);
 void read_optimizer_state(const std::filesystem::path& folder, AdamW& optimizer);
 
-// Named float32 tensors as safetensors sources (copied to the CPU when written).
-std::vector<io::TensorSource> float_tensor_sources(const NamedTensors& tensors);
+// Named float32 / bfloat16 / int64 / uint8 tensors as safetensors sources, each copied to
+// the CPU only when written.
+std::vector<io::TensorSource> named_tensor_sources(const NamedTensors& tensors);
 
 }  // namespace cream::train

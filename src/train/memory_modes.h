@@ -1,0 +1,51 @@
+// The memory modes behind TrainingState (include/cream/train/training_state.h): one
+// class per way of holding weights, gradients and AdamW state.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cream/train/adamw.h"
+#include "cream/train/training_state.h"
+
+namespace cream::train::detail {
+
+using DecayRule = std::function<bool(const std::string&)>;
+
+class ModeState {
+ public:
+  virtual ~ModeState() = default;
+  virtual model::LlamaForCausalLM compute() const = 0;
+  virtual void begin_step(double lr) {}
+  virtual double clip_gradients(double max_norm) = 0;
+  virtual void step(double lr) = 0;
+  virtual NamedTensors checkpoint_weights() const = 0;
+  virtual StateBytes allocated_bytes() const = 0;
+  // The optimizer whose state checkpoints hold.
+  virtual AdamW& optimizer() = 0;
+  virtual const AdamW& optimizer() const = 0;
+};
+
+// fp32-masters: `held` is float32 on the device; with dtype bf16 a bf16 compute copy.
+std::unique_ptr<ModeState> make_masters_state(model::LlamaForCausalLM held, config::Dtype dtype,
+                                              const TrainingStateOptions& options, const DecayRule& decays);
+// bf16-sr / bf16-rtn / step-in-backward: `held` is the bf16 model on the device.
+std::unique_ptr<ModeState> make_lean_state(model::LlamaForCausalLM held, const TrainingStateOptions& options,
+                                           const DecayRule& decays);
+// offload: `held` is the float32 masters on the host; the bf16 compute model goes to `device`.
+std::unique_ptr<ModeState> make_offload_state(model::LlamaForCausalLM held, const torch::Device& device,
+                                              const TrainingStateOptions& options, const DecayRule& decays);
+
+// Shared helpers.
+std::vector<NamedParameter> named_parameters(model::LlamaForCausalLMImpl& model, const DecayRule& decays);
+NamedTensors detached_parameters(const model::LlamaForCausalLMImpl& model);
+// A new model like `like` in `options`, holding a copy of its weights (converted).
+model::LlamaForCausalLM copy_model(const model::LlamaForCausalLMImpl& like, const torch::TensorOptions& options);
+// Copies every parameter of `source` into `target` (same layout), converting.
+void copy_weights(const model::LlamaForCausalLMImpl& source, model::LlamaForCausalLMImpl& target);
+uint64_t parameter_bytes(const model::LlamaForCausalLMImpl& model);
+uint64_t parameter_count(const model::LlamaForCausalLMImpl& model);
+
+}  // namespace cream::train::detail
