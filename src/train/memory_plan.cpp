@@ -55,10 +55,6 @@ Shape shape_of(const model::LlamaConfig& m) {
   return s;
 }
 
-bool lean(MemoryMode mode) {
-  return mode == MemoryMode::bf16_sr || mode == MemoryMode::bf16_rtn || mode == MemoryMode::step_in_backward;
-}
-
 bool accumulates_in_fp32(const MemorySettings& s) {
   return (s.mode == MemoryMode::bf16_sr || s.mode == MemoryMode::bf16_rtn) &&
          s.grad_accumulation == config::GradAccumulation::fp32;
@@ -184,8 +180,9 @@ Block mlp_block(const Shape& m, double c, bool cuda) {
 // saves its RMSNorm's tensors, the normed input a of q, k, v; q and k after RoPE and v;
 // the output (o_proj's input) and the float32 logsumexp per head. Grouped-query k and v
 // are expanded (copied) to every head before SDPA. Backward: o_proj's weight, then SDPA's
-// q, k, v gradients beside its incoming gradient; the q, k, v projections (their weights;
-// SDPA's tensors released); the RMSNorm (a released).
+// q, k, v gradients beside its incoming gradient (on CUDA also flash's float32 dq
+// accumulator); the q, k, v projections (their weights; SDPA's tensors released); the
+// RMSNorm (a released).
 Block attention_block(const Shape& m, double c, bool cuda) {
   const double q = m.heads * m.head_dim;
   const double kv = (m.kv_heads == m.heads ? m.kv_heads : m.heads) * m.head_dim;
@@ -194,7 +191,7 @@ Block attention_block(const Shape& m, double c, bool cuda) {
   const double sdpa = c * q + 2.0 * c * kv + c * q + 4.0 * m.heads;
   Block b;
   b.saved = norm_saved(m, c, cuda) + c * m.hidden + sdpa;
-  b.stages = {{qh, 0.0, 2.0 * c * q + 2.0 * c * kv + c * m.hidden, qh},
+  b.stages = {{qh, 0.0, 2.0 * c * q + 2.0 * c * kv + c * m.hidden + (cuda ? 4.0 * q : 0.0), qh},
               {attention - qh - h, sdpa, c * q + 2.0 * c * kv + 2.0 * c * m.hidden, qh},
               {h, c * m.hidden, norm_backward(m, c, cuda), h}};
   return b;

@@ -4,9 +4,9 @@
 #include <cstdio>
 #include <sstream>
 
-#include <dlfcn.h>
 #include <unistd.h>
 
+#include "cream/train/device_memory.h"
 #include "cream/util/error.h"
 #include "cream/util/fs.h"
 
@@ -20,7 +20,8 @@ nlohmann::json number_or_null(double value) {
 
 nlohmann::json memory_json(const MemoryUsage& memory) {
   nlohmann::json out = {{"rss_bytes", memory.rss_bytes}};
-  if (memory.cuda_used_bytes) out["cuda_used_bytes"] = *memory.cuda_used_bytes;
+  if (memory.cuda_peak_allocated_bytes) out["cuda_peak_allocated_bytes"] = *memory.cuda_peak_allocated_bytes;
+  if (memory.cuda_peak_reserved_bytes) out["cuda_peak_reserved_bytes"] = *memory.cuda_peak_reserved_bytes;
   return out;
 }
 
@@ -40,25 +41,20 @@ int64_t process_rss_bytes() {
   return static_cast<int64_t>(resident_pages) * static_cast<int64_t>(::sysconf(_SC_PAGESIZE));
 }
 
-std::optional<int64_t> cuda_device_used_bytes() {
-  // cudaError_t cudaMemGetInfo(size_t* free, size_t* total); cudaSuccess == 0.
-  using MemGetInfo = int (*)(size_t*, size_t*);
-  static const auto mem_get_info = reinterpret_cast<MemGetInfo>(::dlsym(RTLD_DEFAULT, "cudaMemGetInfo"));
-  if (!mem_get_info) return std::nullopt;
-  size_t free_bytes = 0, total_bytes = 0;
-  if (mem_get_info(&free_bytes, &total_bytes) != 0) return std::nullopt;
-  return static_cast<int64_t>(total_bytes - free_bytes);
-}
-
-MemoryUsage current_memory_usage(bool include_cuda) {
+MemoryUsage current_memory_usage(const torch::Device& device) {
   MemoryUsage usage;
   usage.rss_bytes = process_rss_bytes();
-  if (include_cuda) usage.cuda_used_bytes = cuda_device_used_bytes();
+  if (device.is_cuda()) {
+    const auto memory = read_device_memory(device);
+    usage.cuda_peak_allocated_bytes = static_cast<int64_t>(memory.allocated_peak_bytes);
+    usage.cuda_peak_reserved_bytes = static_cast<int64_t>(memory.reserved_peak_bytes);
+    reset_device_peak(device);
+  }
   return usage;
 }
 
-MetricsLog::MemoryProbe MetricsLog::memory_probe(bool include_cuda) {
-  return [include_cuda] { return current_memory_usage(include_cuda); };
+MetricsLog::MemoryProbe MetricsLog::memory_probe(const torch::Device& device) {
+  return [device] { return current_memory_usage(device); };
 }
 
 std::string metrics_lines_up_to(const std::string& contents, int64_t max_step) {

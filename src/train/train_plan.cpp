@@ -4,10 +4,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
-#include "cream/io/size.h"
 #include "cream/model/presets.h"
 #include "cream/positions/sampler.h"
 #include "cream/train/memory_plan.h"

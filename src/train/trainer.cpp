@@ -177,7 +177,7 @@ struct Trainer::Impl {
     log::info("resolved config ({}):\n{}", (run_dir / config::kResolvedConfigName).string(), config::to_yaml(config));
     metrics = std::make_unique<MetricsLog>(
         run_dir / "metrics.jsonl", step > 0 ? MetricsStart::resume_after(step) : MetricsStart::fresh(),
-        MetricsLog::memory_probe(device.is_cuda()));
+        MetricsLog::memory_probe(device));
     if (config.log.tensorboard) metrics->also_write_tensorboard(run_dir / kTensorboardFolder);
   }
 
@@ -266,6 +266,13 @@ struct Trainer::Impl {
     log::info("training state: weights {} MiB, gradients {} MiB, AdamW {} MiB, masters {} MiB ({} MiB on the host)",
               bytes.weights >> 20, bytes.gradients >> 20, bytes.optimizer >> 20, bytes.masters >> 20,
               bytes.host >> 20);
+    // The memory plan assumes a fused attention kernel: say which one LibTorch picks.
+    if (device.is_cuda()) {
+      const int64_t length = sampler->sequence_length();
+      const auto dtype = compute->model->parameters().front().scalar_type();
+      log::info("attention: SDPA {} kernel at {} tokens", model::sdpa_backend(model_config, length, dtype, device),
+                length);
+    }
   }
 
   void restore_trainer_state(const fs::path& folder) {

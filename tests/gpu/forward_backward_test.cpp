@@ -1,6 +1,7 @@
 // The model on CUDA computes what it computes on the CPU: logits, the chunked loss and
 // every parameter gradient of a tiny random Llama (GQA, sparse CREAM positions), in
 // float32 on both devices, and in bf16 on CUDA against float32 on the CPU.
+#include <cmath>
 #include <map>
 #include <string>
 

@@ -3,6 +3,7 @@
 // the loss in each mode, the losses stay finite, and the CUDA allocator holds what the
 // TrainingState says it holds (its weight, gradient, optimizer and master bytes on the
 // device) just before the optimizer step.
+#include <cmath>
 #include <cstdio>
 #include <string>
 #include <vector>

@@ -31,7 +31,7 @@ class Metrics : public ::testing::Test {
     return out;
   }
 
-  static MemoryUsage fixed_memory() { return {4096, std::optional<int64_t>(123)}; }
+  static MemoryUsage fixed_memory() { return {4096, std::optional<int64_t>(123), std::optional<int64_t>(456)}; }
 
   void write_steps(MetricsStart start, std::initializer_list<int64_t> steps) {
     MetricsLog log(path_, start, fixed_memory);
@@ -55,7 +55,8 @@ TEST_F(Metrics, OneFlushedObjectPerLineWithAllFields) {
   EXPECT_EQ(r[0]["tokens_per_s"], 1234.5);
   EXPECT_EQ(r[0]["eval_ppl"], 12.0);
   EXPECT_EQ(r[0]["memory"]["rss_bytes"], 4096);
-  EXPECT_EQ(r[0]["memory"]["cuda_used_bytes"], 123);
+  EXPECT_EQ(r[0]["memory"]["cuda_peak_allocated_bytes"], 123);
+  EXPECT_EQ(r[0]["memory"]["cuda_peak_reserved_bytes"], 456);
 }
 
 TEST_F(Metrics, NonFiniteValuesBecomeNullAndExtraMayNotShadow) {
@@ -102,13 +103,18 @@ TEST(Memory, ProcessRssIsPlausible) {
   const auto rss = process_rss_bytes();
   EXPECT_GT(rss, 1 << 20);              // a LibTorch process holds more than 1 MiB
   EXPECT_LT(rss, int64_t{1} << 40);
-  const auto usage = current_memory_usage(false);
+  const auto usage = current_memory_usage(torch::kCPU);
   EXPECT_GT(usage.rss_bytes, 0);
-  EXPECT_FALSE(usage.cuda_used_bytes.has_value());
-  if (!torch::cuda::is_available()) {
-    EXPECT_FALSE(cuda_device_used_bytes().has_value());  // no CUDA runtime to ask
-  } else {
-    EXPECT_GT(current_memory_usage(true).cuda_used_bytes.value_or(-1), 0);
+  EXPECT_FALSE(usage.cuda_peak_allocated_bytes.has_value());
+  if (torch::cuda::is_available()) {
+    // The allocator's peak since the last call: a 64 MiB block shows, then is forgotten.
+    const torch::Device cuda(torch::kCUDA, 0);
+    current_memory_usage(cuda);
+    { auto block = torch::empty({64 << 20}, torch::TensorOptions().dtype(torch::kByte).device(cuda)); }
+    const auto after_block = current_memory_usage(cuda);
+    EXPECT_GE(after_block.cuda_peak_allocated_bytes.value_or(-1), int64_t{64} << 20);
+    EXPECT_GE(after_block.cuda_peak_reserved_bytes.value_or(-1), *after_block.cuda_peak_allocated_bytes);
+    EXPECT_LT(current_memory_usage(cuda).cuda_peak_allocated_bytes.value_or(-1), int64_t{64} << 20);
   }
 }
 
@@ -121,7 +127,7 @@ TEST(Memory, DefaultLogRecordsRss) {
   const auto record = nlohmann::json::parse(util::read_text_file(path));
   fs::remove(path);
   EXPECT_GT(record["memory"]["rss_bytes"].get<int64_t>(), 0);
-  EXPECT_FALSE(record["memory"].contains("cuda_used_bytes"));
+  EXPECT_FALSE(record["memory"].contains("cuda_peak_allocated_bytes"));
 }
 
 }  // namespace

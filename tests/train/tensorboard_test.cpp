@@ -81,13 +81,13 @@ TEST(TensorboardEvent, ScalarEventBytes) {
 TEST(TensorboardEvent, MetricsRecordTags) {
   const auto record = nlohmann::json::parse(
       R"({"step": 3, "loss": 2.5, "lr": 2e-5, "grad_norm": 0.75, "tokens_per_s": 1234.5,
-          "memory": {"rss_bytes": 4096, "cuda_used_bytes": 123}, "eval_loss_32": null,
+          "memory": {"rss_bytes": 4096, "cuda_peak_allocated_bytes": 123}, "eval_loss_32": null,
           "eval_ppl_32": 12.0, "note": "text", "other": 7})");
   std::map<std::string, float> got;
   for (const auto& scalar : tensorboard_scalars(record)) got[scalar.tag] = scalar.value;
   const std::map<std::string, float> expected{
       {"train/loss", 2.5F},        {"train/lr", 2e-5F},          {"train/grad_norm", 0.75F},
-      {"train/tokens_per_s", 1234.5F}, {"memory/rss_bytes", 4096.F}, {"memory/cuda_used_bytes", 123.F},
+      {"train/tokens_per_s", 1234.5F}, {"memory/rss_bytes", 4096.F}, {"memory/cuda_peak_allocated_bytes", 123.F},
       {"eval/ppl_32", 12.0F},      {"other", 7.F}};
   EXPECT_EQ(got, expected);
 }

@@ -129,6 +129,17 @@ TEST(TrainPlan, RealRunOverTheDeviceIsRefusedInOneLineBeforeAnyWork) {
   test::expect_error([&] { run_train_command(command, h100(2), true, out); }, {"--world-size", "--dry-run"});
 }
 
+TEST(TrainPlan, CudaWithoutAGpuNamesTheWayToPlanForAnotherMachine) {
+  if (torch::cuda::is_available()) GTEST_SKIP() << "this machine has a GPU";
+  std::ostringstream out;
+  TrainCommand command;
+  command.config_path = kPaperConfig;
+  command.dry_run = true;
+  command.overrides = {"model.device=cuda"};
+  test::expect_error([&] { run_train_command(command, PlanTarget{}, true, out); },
+                     {"model.device: cuda", "--device-memory"});
+}
+
 TEST(TrainPlan, EveryOptionThatFitsDoesFitWhenApplied) {
   const auto config = config::load_experiment(kPaperConfig, {"train.memory_mode=fp32-masters"});
   const auto plan = plan_training(config, h100());

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <torch/torch.h>
 
 #include "cream/train/tensorboard.h"
 
@@ -27,22 +28,21 @@ struct StepMetrics {
 };
 
 struct MemoryUsage {
-  int64_t rss_bytes = -1;                  // resident set size of this process
-  std::optional<int64_t> cuda_used_bytes;  // used memory of the current CUDA device
+  int64_t rss_bytes = -1;  // resident set size of this process
+  // A CUDA run's caching-allocator peaks since the previous line (bytes handed to
+  // tensors, and bytes the allocator held from the driver): the figures the memory
+  // plan is checked against. Not cudaMemGetInfo, which counts other processes and the
+  // CUDA context and never shows a transient peak.
+  std::optional<int64_t> cuda_peak_allocated_bytes;
+  std::optional<int64_t> cuda_peak_reserved_bytes;
 };
 
 // Resident set size from /proc/self/statm (-1 where unavailable).
 int64_t process_rss_bytes();
 
-// Used memory (total - free) of the calling thread's current CUDA device as the CUDA
-// runtime reports it (all processes, including PyTorch's cached blocks), when a
-// CUDA runtime is loaded in this process (CUDA builds of LibTorch); nullopt on
-// CPU-only builds. Looked up at run time so CPU builds need no CUDA library.
-// Call it only in runs that already use CUDA: it may create a CUDA context.
-std::optional<int64_t> cuda_device_used_bytes();
-
-// RSS, plus the CUDA figure when `include_cuda` (a run on a CUDA device).
-MemoryUsage current_memory_usage(bool include_cuda);
+// RSS, plus on a CUDA device the allocator's peaks since the last call (each call
+// restarts them). Call it only in runs that already use `device`.
+MemoryUsage current_memory_usage(const torch::Device& device);
 
 // Where a run starts: fresh (an existing file is emptied) or resumed after `step`
 // (lines of later steps, and unreadable lines such as a torn last line, dropped).
@@ -56,14 +56,14 @@ class MetricsLog {
  public:
   using MemoryProbe = std::function<MemoryUsage()>;
 
-  // current_memory_usage(include_cuda), as a probe.
-  static MemoryProbe memory_probe(bool include_cuda);
+  // current_memory_usage(device), as a probe.
+  static MemoryProbe memory_probe(const torch::Device& device);
 
   // Opens `path` for appending (creating parent folders); on resume, rewrites the
   // file atomically to the lines with step <= resumed step first. `memory` is
-  // called once per line (default: RSS only; CUDA runs pass memory_probe(true));
+  // called once per line (default: RSS only; CUDA runs pass memory_probe(their device));
   // an empty probe omits the "memory" field.
-  MetricsLog(const fs::path& path, MetricsStart start, MemoryProbe memory = memory_probe(false));
+  MetricsLog(const fs::path& path, MetricsStart start, MemoryProbe memory = memory_probe(torch::kCPU));
 
   // Appends {"step","loss","lr","grad_norm","tokens_per_s","memory":{...}, extra...}
   // and flushes. Extra keys may not shadow the standard ones (cream::Error).
