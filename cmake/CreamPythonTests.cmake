@@ -3,7 +3,7 @@
 # Each script is one CTest test named hf_<script>; it gets CREAM (the binary) and
 # CREAM_SOURCE_DIR in its environment and exits non-zero naming the failed case.
 # Label `hf`. CREAM_TEST_DEVICE=cuda in ctest's environment (it passes through) runs the
-# logits comparisons on the GPU: scripts/device_check.sh does that.
+# logits and greedy-generation comparisons on the GPU: scripts/device_check.sh does that.
 file(GLOB CREAM_HF_TESTS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/hf/test_*.py)
 foreach(script ${CREAM_HF_TESTS})
   get_filename_component(name ${script} NAME_WE)

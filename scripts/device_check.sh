@@ -241,7 +241,7 @@ gpu_tests() {
 
 # transformers parity (quick: the logits cases only, not the training round trip)
 hf_parity() {
-  local parity='^hf_(logits_parity|export_roundtrip)$'
+  local parity='^hf_(logits_parity|export_roundtrip|generate_parity)$'
   [ $QUICK = 1 ] && parity='^hf_logits_parity$'
   if [ $HAVE_TRANSFORMERS = 0 ]; then
     skip_step hf-parity "$PY has no transformers / safetensors / sentencepiece"

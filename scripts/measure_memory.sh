@@ -11,7 +11,7 @@
 #
 # Modes: fp32-masters bf16-sr bf16-sr:bf16 (bf16 gradient sums) bf16-rtn offload
 # step-in-backward. Each run takes minutes on a small CPU and needs ~16 GB of RAM for
-# fp32-masters; runs go one at a time under `nice`. CREAM=/path/to/cream picks the
+# fp32-masters; runs go one at a time. CREAM=/path/to/cream picks the
 # binary (default build/cream, which must exist).
 # MALLOC_MMAP_THRESHOLD_ (glibc) is passed through: the default dynamic threshold lets
 # glibc keep freed blocks under 32 MiB resident, which RSS counts and the plan does not.
@@ -82,7 +82,7 @@ for spec in $MODES; do
   plan_line=$(grep -E '^  peak ' "$OUT/$name.plan.txt")
   plan_bytes=$(sed -E 's/.*\(([0-9]+) bytes\).*/\1/' <<<"$plan_line")
   plan_at=$(sed -E 's/.* at (.*) \([0-9]+ bytes\).*/\1/' <<<"$plan_line")
-  nice "$CREAM" bench "${bench_args[@]}" > "$OUT/$name.json" 2> "$OUT/$name.log"
+  "$CREAM" bench "${bench_args[@]}" > "$OUT/$name.json" 2> "$OUT/$name.log"
   measured=$(json_field "$OUT/$name.json" 'j["memory"]["peak"]["bytes"]')
   python3 -c "import sys; p, m = int(sys.argv[1]), int(sys.argv[2]); print(f'| {sys.argv[3]} | {p / 2**30:.2f} | {m / 2**30:.2f} | {m / p:.3f} | {sys.argv[4]} |')" \
     "$plan_bytes" "$measured" "$spec" "$plan_at"

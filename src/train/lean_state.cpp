@@ -110,6 +110,14 @@ class LeanState : public ModeState {
     return bytes;
   }
 
+  std::vector<torch::Tensor> gradient_sums() const override {
+    if (grad_mode_ == GradMode::accumulate_fp32) return touched_accumulators();
+    std::vector<torch::Tensor> grads;
+    if (grad_mode_ == GradMode::accumulate_bf16)
+      for (const auto& p : params_) grads.push_back(p.grad());
+    return grads;
+  }
+
   AdamW& optimizer() override { return *optimizer_; }
   const AdamW& optimizer() const override { return *optimizer_; }
 

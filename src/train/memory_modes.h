@@ -23,6 +23,9 @@ class ModeState {
   virtual void step(double lr) = 0;
   virtual NamedTensors checkpoint_weights() const = 0;
   virtual StateBytes allocated_bytes() const = 0;
+  // The step's summed gradients (aliases), as step() consumes them; empty where the mode
+  // has no such tensors to show (see TrainingState::gradient_sums).
+  virtual std::vector<torch::Tensor> gradient_sums() const { return {}; }
   // The optimizer whose state checkpoints hold.
   virtual AdamW& optimizer() = 0;
   virtual const AdamW& optimizer() const = 0;

@@ -162,6 +162,13 @@ void TrainingState::step(double lr) { impl_->mode->step(lr); }
 int64_t TrainingState::step_count() const { return impl_->mode->optimizer().step_count(); }
 StateBytes TrainingState::allocated_bytes() const { return impl_->mode->allocated_bytes(); }
 
+std::vector<torch::Tensor> TrainingState::gradient_sums() const {
+  auto sums = impl_->mode->gradient_sums();
+  CREAM_CHECK(!sums.empty(), std::string("TrainingState: gradient sums are readable in bf16-sr and bf16-rtn only, not in ") +
+                                 config::to_string(impl_->options.mode));
+  return sums;
+}
+
 std::vector<std::pair<std::string, torch::Tensor>> TrainingState::checkpoint_weights() const {
   return impl_->mode->checkpoint_weights();
 }

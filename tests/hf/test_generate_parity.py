@@ -6,15 +6,16 @@ Models: one made by transformers (GQA, random norms), one made by `cream init --
 and a transformers-made longrope model whose generation crosses the original window (the
 long factors take over mid-generation, with earlier keys cached under the short ones).
 The smallest top-1 / top-2 logit gap over HF's steps is reported, so a failure on a near
-tie can be told from a real difference.
+tie can be told from a real difference. CREAM_TEST_DEVICE=cuda runs both sides on the GPU
+(scripts/device_check.sh).
 """
 from pathlib import Path
 
 import sentencepiece as spm
 import torch
 
-from hf_common import (CaseFailure, Checks, copy_tokenizer_into, load_hf_model, main_guard, run_cream, save_hf_model,
-                       tempdir, tiny_config, train_tokenizer)
+from hf_common import (TEST_DEVICE, CaseFailure, Checks, copy_tokenizer_into, load_hf_model, main_guard, run_cream,
+                       save_hf_model, tempdir, tiny_config, train_tokenizer)
 
 PROMPTS = ["The model reads a long context and", "def f(x):\n    return", "The pass key is 71432. The pass key is"]
 NEW_TOKENS = 24
@@ -22,7 +23,8 @@ NEW_TOKENS = 24
 
 def hf_greedy(model, prompt_ids, new_tokens):
     with torch.no_grad():
-        out = model.generate(torch.tensor([prompt_ids]), attention_mask=torch.ones(1, len(prompt_ids), dtype=torch.long),
+        out = model.generate(torch.tensor([prompt_ids], device=TEST_DEVICE),
+                             attention_mask=torch.ones(1, len(prompt_ids), dtype=torch.long, device=TEST_DEVICE),
                              max_new_tokens=new_tokens, do_sample=False, output_scores=True,
                              return_dict_in_generate=True, pad_token_id=model.config.eos_token_id)
     tokens = out.sequences[0, len(prompt_ids):].tolist()
@@ -32,14 +34,14 @@ def hf_greedy(model, prompt_ids, new_tokens):
 
 def cream_greedy(folder, prompt, new_tokens):
     proc = run_cream("generate", "--model", folder, "--prompt", prompt, "--max-new-tokens", new_tokens,
-                     "--device", "cpu", "--threads", "1", "--print-ids")
+                     "--device", TEST_DEVICE, "--threads", "1", "--print-ids")
     return [int(t) for t in proc.stdout.split()]
 
 
 def check_folder(folder, sp, new_tokens=NEW_TOKENS, prompts=PROMPTS):
     from transformers import LlamaTokenizer
 
-    model = load_hf_model(folder)
+    model = load_hf_model(folder).to(TEST_DEVICE)
     tok = LlamaTokenizer.from_pretrained(str(folder))
     smallest_gap = float("inf")
     for prompt in prompts:

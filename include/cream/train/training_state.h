@@ -130,6 +130,12 @@ class TrainingState {
 
   StateBytes allocated_bytes() const;
 
+  // bf16-sr / bf16-rtn, between the last backward and step(): the summed gradients the
+  // update will read, one per parameter in module order (undefined for a tensor that got
+  // none), aliases of the live buffers: float32 accumulators or the bf16 .grad, as
+  // train.grad_accumulation says. For measurements and tests; other modes throw.
+  std::vector<torch::Tensor> gradient_sums() const;
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
