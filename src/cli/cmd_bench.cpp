@@ -2,6 +2,8 @@
 // for a preset shape with random weights made on the device, printed as one JSON line:
 // tokens/s, MFU, peak memory and every setting. README.md "Benchmarks" describes the
 // fields and the FLOPs formula; bench_train.cpp and bench_eval.cpp do the timing.
+#include <algorithm>
+#include <cstdio>
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -14,6 +16,7 @@
 #include "command_registry.h"
 #include "cream/model/presets.h"
 #include "cream/train/device.h"
+#include "cream/train/memory_plan.h"
 #include "cream/util/error.h"
 #include "cream/util/parse.h"
 
@@ -39,6 +42,7 @@ struct BenchFlags {
   double peak_tflops = 0;
   int threads = 0;
   uint64_t seed = 0;
+  bool no_memory_check = false;
   // Which flags were typed (the eval timing refuses the training-only ones).
   std::function<bool(const char*)> given;
 };
@@ -156,9 +160,42 @@ bench::BenchSettings resolve(const BenchFlags& f) {
   return s;
 }
 
+std::string gib(uint64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.2f GiB", static_cast<double>(bytes) / (1ULL << 30));
+  return text;
+}
+
+// A training bench that cannot fit is refused before it allocates anything (on the CPU
+// the alternative is the kernel's OOM killer), by the same plan `cream train` checks.
+void check_memory(const bench::BenchSettings& s) {
+  train::MemorySettings m;
+  m.dtype = s.dtype;
+  m.mode = s.memory_mode;
+  m.grad_accumulation = s.grad_accumulation.value_or(config::GradAccumulation::fp32);
+  m.micro_batch = s.micro_batch;
+  m.sequence_length = s.seq;
+  m.accumulation = s.micro_batches;
+  m.checkpointing = s.checkpointing_stride > 0;
+  m.checkpointing_stride = std::max<int64_t>(s.checkpointing_stride, 1);
+  m.cuda = s.device.is_cuda();
+  const auto plan = train::plan_memory(s.config, m);
+  const auto device = train::this_machine_device(s.device.is_cuda() ? config::Device::cuda : config::Device::cpu);
+  const bool device_fits = plan.peak + device.reserve <= device.capacity;
+  const bool host_fits = !m.cuda || plan.host <= device.host_capacity;
+  if (device_fits && host_fits) return;
+  throw Error("bench: memory plan: " +
+              (device_fits ? "host " + gib(plan.host) + " exceeds this machine's RAM " + gib(device.host_capacity)
+                           : "peak " + gib(plan.peak) + " (at " + plan.peak_at + ") + reserve " +
+                                 gib(device.reserve) + " exceeds " + device.name + "'s " + gib(device.capacity)) +
+              "; try --checkpointing all, another --memory-mode, a shorter --seq or a smaller preset "
+              "(--no-memory-check runs anyway)");
+}
+
 void run_bench(const BenchFlags& flags) {
   set_threads(flags.threads);
   const auto settings = resolve(flags);
+  if (settings.eval_length == 0 && !flags.no_memory_check) check_memory(settings);
   train::configure_cuda_math(settings.device);
   const auto json = settings.eval_length > 0 ? bench::run_eval(settings) : bench::run_train(settings);
   std::cout << json.dump() << std::endl;
@@ -198,6 +235,8 @@ void setup_bench(CLI::App& root) {
   cmd->add_option("--eval-length", f->eval_length, "Time an eval forward (no gradients) at this length instead");
   cmd->add_option("--peak-tflops", f->peak_tflops, "Peak TFLOP/s for MFU (default: from the GPU's name)");
   cmd->add_option("--threads", f->threads, "Intra-op threads (0: LibTorch default)")->capture_default_str();
+  cmd->add_flag("--no-memory-check", f->no_memory_check,
+                "Run even when the memory plan says the training step does not fit this machine");
   cmd->add_option("--seed", f->seed, "Seed of the weights and tokens")->capture_default_str();
   f->given = [cmd](const char* flag) { return cmd->count(flag) > 0; };
   cmd->callback([f] { run_bench(*f); });

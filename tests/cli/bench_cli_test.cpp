@@ -71,6 +71,16 @@ void expect_refused(const std::string& flags, const std::string& flag) {
   EXPECT_TRUE(contains(result.stderr_text, flag)) << flags << " -> " << result.stderr_text;
 }
 
+TEST(BenchCli, AStepThatCannotFitIsRefusedBeforeAnyAllocation) {
+  // Llama-2-7B, 256 sequences of 4096 tokens without checkpointing: terabytes of
+  // activations, over any machine's memory. Refused at once, by the plan, in one line.
+  const auto result = run_cream("bench --preset llama2-7b --device cpu --seq 4096 --micro-batch 256 --steps 1");
+  EXPECT_EQ(result.status, 1);
+  EXPECT_EQ(cream::test::line_count(result.stderr_text), 1) << result.stderr_text;
+  for (const char* fragment : {"memory plan: peak", "cpu (physical RAM)", "--checkpointing all", "--no-memory-check"})
+    EXPECT_TRUE(contains(result.stderr_text, fragment)) << fragment << " not in " << result.stderr_text;
+}
+
 }  // namespace
 
 TEST(BenchCli, TrainPrintsOneJsonLineInTheLeanMode) {
