@@ -34,9 +34,9 @@ if [ -z "${CREAM:-}" ]; then
   CREAM="$(pwd)/build/cream"
 fi
 PYTHON="$(./scripts/setup.sh --print-python)"
-# The CPU's own kernels, not the demo's pinned AVX2 ones: LibTorch 2.11's bf16 CPU
-# attention packs for AVX-512 and refuses ATEN_CPU_CAPABILITY=avx2 on machines that
-# have AVX-512 ("pack_vnni2 is only supported when avx512 is supported").
+# The CPU's own kernels, not the demo's pinned AVX2 ones: under those LibTorch 2.11's
+# bf16 CPU flash attention refuses to run on AVX-512 machines and cream falls back to
+# the (slower) math path.
 unset ATEN_CPU_CAPABILITY MKL_CBWR
 
 DEMO="$OUT/base-demo"

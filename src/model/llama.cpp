@@ -1,12 +1,16 @@
 #include "cream/model/llama.h"
 
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
+#include <optional>
 
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/functions/utils.h>
 
 #include "cream/util/error.h"
+#include "cream/util/log.h"
 
 namespace cream::model {
 
@@ -79,6 +83,28 @@ torch::Tensor chunked_math_attention(const torch::Tensor& q, const torch::Tensor
   return torch::cat(outputs, 3).reshape({batch, heads, tq, dim});
 }
 
+// LibTorch 2.11's CPU flash attention packs bf16 with AVX-512 instructions whenever the
+// CPU has them, and throws ("pack_vnni2 is only supported when avx512 is supported") when
+// ATEN_CPU_CAPABILITY pins a lower kernel set, as the demo does for reproducible figures.
+// Then, and only on the CPU, the same attention runs on LibTorch's math path.
+std::atomic<bool> cpu_flash_refused{false};
+
+torch::Tensor sdpa(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                   const std::optional<torch::Tensor>& mask, bool causal) {
+  const bool cpu = q.device().is_cpu();
+  if (!(cpu && cpu_flash_refused.load()))
+    try {
+      return at::scaled_dot_product_attention(q, k, v, mask, 0.0, causal);
+    } catch (const c10::Error& e) {
+      if (!cpu || std::string(e.what()).find("pack_vnni2") == std::string::npos) throw;
+      if (!cpu_flash_refused.exchange(true))
+        log::warn("attention: LibTorch's CPU flash kernel refuses bf16 under ATEN_CPU_CAPABILITY={}; using "
+                  "the math path (same result, more memory)",
+                  std::getenv("ATEN_CPU_CAPABILITY") ? std::getenv("ATEN_CPU_CAPABILITY") : "(unset)");
+    }
+  return std::get<0>(at::_scaled_dot_product_attention_math(q, k, v, mask, 0.0, causal));
+}
+
 }  // namespace
 
 torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
@@ -92,11 +118,11 @@ torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, c
     };
     const int64_t tq = q.size(2), tk = k.size(2);
     if (tq == tk)  // is_causal aligns the mask top-left: correct only without earlier keys
-      return at::scaled_dot_product_attention(q, expand(k), expand(v), {}, 0.0, /*is_causal=*/true);
+      return sdpa(q, expand(k), expand(v), std::nullopt, /*causal=*/true);
     const auto index_options = torch::TensorOptions().dtype(torch::kLong).device(q.device());
     const auto visible = torch::arange(0, tk, index_options).unsqueeze(0) <=
                          torch::arange(tk - tq, tk, index_options).unsqueeze(1);  // [Tq, Tk], true = attend
-    return at::scaled_dot_product_attention(q, expand(k), expand(v), visible, 0.0, /*is_causal=*/false);
+    return sdpa(q, expand(k), expand(v), visible, /*causal=*/false);
   }
   return chunked_math_attention(q, k, v, options.query_chunk);
 }

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 
 #include <nlohmann/json.hpp>
 
@@ -79,6 +80,21 @@ TEST(BenchCli, AStepThatCannotFitIsRefusedBeforeAnyAllocation) {
   EXPECT_EQ(cream::test::line_count(result.stderr_text), 1) << result.stderr_text;
   for (const char* fragment : {"memory plan: peak", "cpu (physical RAM)", "--checkpointing all", "--no-memory-check"})
     EXPECT_TRUE(contains(result.stderr_text, fragment)) << fragment << " not in " << result.stderr_text;
+}
+
+TEST(BenchCli, Bf16AttentionRunsUnderThePinnedAvx2Kernels) {
+  // The demo pins ATEN_CPU_CAPABILITY=avx2; LibTorch's CPU flash attention refuses bf16
+  // then on AVX-512 machines, and cream falls back to the math path (model/llama.cpp).
+  ::setenv("ATEN_CPU_CAPABILITY", "avx2", 1);
+  const auto train = run_cream("bench --preset tiny" + std::string(kQuick) + " --seq 64 --memory-mode bf16-sr");
+  const auto eval = run_cream("bench --preset tiny --device cpu --threads 1 --eval-length 64 --steps 1 --warmup 0");
+  ::unsetenv("ATEN_CPU_CAPABILITY");
+  for (const auto* result : {&train, &eval}) {
+    ASSERT_EQ(result->status, 0) << result->output;
+    const auto start = result->output.find('{');
+    const auto json = nlohmann::json::parse(result->output.substr(start, result->output.find('\n', start) - start));
+    EXPECT_NEAR(json.at("final_loss").get<double>(), std::log(512.0), 0.5);
+  }
 }
 
 }  // namespace
