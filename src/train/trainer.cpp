@@ -30,6 +30,7 @@
 #include "cream/train/trainer_state.h"
 #include "cream/train/training_state.h"
 #include "cream/util/error.h"
+#include "cream/util/folder_lock.h"
 #include "cream/util/fs.h"
 #include "cream/util/log.h"
 #include "cream/util/rng.h"
@@ -145,6 +146,8 @@ struct Trainer::Impl {
   std::unique_ptr<positions::Sampler> sampler;
   util::Rng sampler_rng;
   std::unique_ptr<MetricsLog> metrics;
+  std::unique_ptr<util::FolderLock> run_lock;
+  bool created_run_dir = false;
   int64_t step = 0;
 
   Impl(config::ExperimentConfig cfg, TrainOptions opts, TrainHooks hks)
@@ -167,6 +170,7 @@ struct Trainer::Impl {
     model_config.torch_dtype = hf_dtype_name(checkpoint_weight_dtype(memory_mode()));
 
     setup_data();
+    lock_run_folder();
     const auto checkpoint = find_resume_checkpoint();
     setup_model(checkpoint ? std::optional<fs::path>(checkpoint->path) : std::nullopt);
     schedule = std::make_unique<LrSchedule>(schedule_options(config));
@@ -179,6 +183,24 @@ struct Trainer::Impl {
         run_dir / "metrics.jsonl", step > 0 ? MetricsStart::resume_after(step) : MetricsStart::fresh(),
         MetricsLog::memory_probe(device));
     if (config.log.tensorboard) metrics->also_write_tensorboard(run_dir / kTensorboardFolder);
+  }
+
+  // One run per folder: the lock is taken before anything in it is read or written, and
+  // held until the trainer goes away (the kernel drops it if the process is killed).
+  void lock_run_folder() {
+    created_run_dir = !fs::exists(run_dir);
+    fs::create_directories(run_dir);
+    run_lock = std::make_unique<util::FolderLock>(run_dir, "checkpoint.output_dir");
+  }
+
+  // A setup that fails leaves no folder it created behind (only the lock file is in it).
+  void discard_created_run_dir() {
+    if (!created_run_dir) return;
+    run_lock.reset();
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(run_dir, ec))
+      if (entry.path().filename() != util::FolderLock::kFileName) return;
+    fs::remove_all(run_dir, ec);
   }
 
   void setup_data() {
@@ -321,7 +343,12 @@ struct Trainer::Impl {
 
 Trainer::Trainer(config::ExperimentConfig config, TrainOptions options, TrainHooks hooks)
     : impl_(std::make_unique<Impl>(std::move(config), options, std::move(hooks))) {
-  impl_->setup();
+  try {
+    impl_->setup();
+  } catch (...) {
+    impl_->discard_created_run_dir();
+    throw;
+  }
 }
 
 Trainer::~Trainer() = default;

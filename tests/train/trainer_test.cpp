@@ -10,6 +10,7 @@
 #include <torch/cuda.h>
 
 #include "cream/io/checkpoint_folder.h"
+#include "cream/model/presets.h"
 #include "cream/model/weights.h"
 #include "cream/train/run_folder.h"
 #include "cream/train/trainer.h"
@@ -299,6 +300,34 @@ TEST(Trainer, SetupErrorsAreOneLine) {
                {"eval.lengths", "4096"});
   if (!torch::cuda::is_available())
     expect_error([&] { Trainer t(tiny_experiment(dir / "run", {"model.device=cuda"})); }, {"model.device"});
+}
+
+TEST(Trainer, OneRunPerFolder) {
+  const test::ScopedDir scoped("trainer_lock");
+  const auto run = scoped.path / "run";
+  {
+    Trainer first(tiny_experiment(run));
+    // A second writer, before the first has trained or written anything: refused.
+    expect_error([&] { Trainer second(tiny_experiment(run)); }, {"checkpoint.output_dir", "is in use", "pid"});
+  }
+  Trainer after(tiny_experiment(run));  // the lock went with the first
+}
+
+TEST(Trainer, AFailedSetupLeavesNoFolderBehind) {
+  const test::ScopedDir scoped("trainer_failed_setup");
+  const auto run = scoped.path / "run";
+  // A model folder with a config.json but no weights fails while loading, after the run
+  // folder was created and locked.
+  const auto weightless = scoped.path / "weightless";
+  fs::create_directories(weightless);
+  auto model_config = model::preset("tiny");
+  model_config.vocab_size = 4096;
+  std::ofstream(weightless / "config.json") << model_config.to_json().dump();
+  auto config = tiny_experiment(run);
+  config.model.init.clear();
+  config.model.path = weightless.string();
+  expect_error([&] { Trainer t(config); }, {"weightless"});
+  EXPECT_FALSE(fs::exists(run));
 }
 
 }  // namespace
