@@ -14,6 +14,7 @@
 #include "cream/data/prompts.h"
 #include "cream/data/synth.h"
 #include "cream/io/tokenizer.h"
+#include "cream/util/fs.h"
 
 namespace cream::cli {
 namespace {
@@ -31,6 +32,7 @@ struct PrepareArgs {
 };
 
 void run_prepare(const PrepareArgs& args) {
+  util::check_output_path(args.out, "--out", /*is_folder=*/true);
   data::PrepareOptions options;
   options.tokenizer = args.tokenizer;
   for (const auto& input : args.inputs) options.inputs.emplace_back(input);
@@ -63,6 +65,7 @@ struct SynthArgs {
 };
 
 void run_synth(const SynthArgs& args) {
+  util::check_output_path(args.out, "--out");
   data::SynthOptions options;
   options.task = data::parse_synth_task(args.task);
   options.count = args.count;

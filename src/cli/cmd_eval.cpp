@@ -127,6 +127,7 @@ void print_ppl_table(const nlohmann::json& record) {
 }
 
 void run_ppl(const PplCommandOptions& options) {
+  if (!options.common.out.empty()) util::check_output_path(options.common.out, "--out");
   set_threads(options.common.threads);
   eval::PerplexityRequest request;
   request.model_folder = options.common.model;
@@ -223,6 +224,7 @@ void print_retrieval_table(const nlohmann::json& record) {
 }
 
 void run_retrieval_command(const RetrievalCommandOptions& options) {
+  if (!options.common.out.empty()) util::check_output_path(options.common.out, "--out");
   set_threads(options.common.threads);
   eval::RetrievalRequest request;
   request.model_folder = options.common.model;

@@ -10,6 +10,7 @@
 #include "cream/io/size.h"
 #include "cream/train/export.h"
 #include "cream/util/error.h"
+#include "cream/util/fs.h"
 
 namespace cream::cli {
 namespace {
@@ -30,6 +31,7 @@ uint64_t parse_shard_size(const std::string& text) {
 }
 
 void run_export(const ExportCommandOptions& options) {
+  util::check_output_path(options.out, "--out", /*is_folder=*/true);
   train::ExportOptions export_options;
   export_options.checkpoint = options.checkpoint;
   export_options.out = options.out;

@@ -41,6 +41,7 @@ model::LlamaConfig initial_config(const InitOptions& options) {
 }
 
 void run_init(const InitOptions& options) {
+  util::check_output_path(options.out, "--out", /*is_folder=*/true);
   auto config = initial_config(options);
   const auto dtype = parse_float_dtype(options.dtype, "--dtype");
   const auto shard_bytes = io::parse_size(options.shard_size);

@@ -12,6 +12,7 @@
 #include "cream/io/safetensors.h"
 #include "cream/model/weights.h"
 #include "cream/util/error.h"
+#include "cream/util/fs.h"
 
 namespace cream::cli {
 namespace {
@@ -44,6 +45,7 @@ std::vector<int64_t> positions_for(const LogitsOptions& options, size_t count) {
 }
 
 void run_logits(const LogitsOptions& options) {
+  util::check_output_path(options.out, "--out");
   set_threads(options.threads);
   const auto tokens = parse_int_list(options.tokens, "--tokens");
   const auto positions = positions_for(options, tokens.size());

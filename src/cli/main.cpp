@@ -2,6 +2,8 @@
 // its own src/cli/cmd_<name>.cpp. Every failure ends here as one line on stderr.
 #include <algorithm>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
@@ -29,6 +31,30 @@ namespace {
 std::string first_line(const std::string& text) {
   const auto end = text.find('\n');
   return end == std::string::npos ? text : text.substr(0, end);
+}
+
+// Edits (insert, delete, replace, swap of neighbours) between two short words.
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i)
+    for (size_t j = 1; j <= b.size(); ++j) {
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1] ? 1 : 0)});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[a.size()][b.size()];
+}
+
+// " (did you mean 'train'?)" for the nearest command within two edits, else "".
+std::string did_you_mean(const std::string& typed, const std::vector<cream::cli::CommandEntry>& entries) {
+  std::string best;
+  size_t best_distance = 3;
+  for (const auto& entry : entries) {
+    const size_t distance = edit_distance(typed, entry.name);
+    if (distance < best_distance) best = entry.name, best_distance = distance;
+  }
+  return best.empty() ? "" : " (did you mean '" + best + "'?)";
 }
 
 int fail(const std::string& message) {
@@ -59,7 +85,9 @@ int main(int argc, char** argv) {
     const bool known = std::any_of(entries.begin(), entries.end(), [&](const auto& e) { return e.name == argv[1]; });
     std::string names;
     for (const auto& entry : entries) names += (names.empty() ? "" : ", ") + entry.name;
-    if (!known) return fail("unknown command '" + std::string(argv[1]) + "' (commands: " + names + ")");
+    if (!known)
+      return fail("unknown command '" + std::string(argv[1]) + "'" + did_you_mean(argv[1], entries) +
+                  "; commands: " + names);
   }
 
   try {

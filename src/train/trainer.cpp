@@ -248,7 +248,7 @@ struct Trainer::Impl {
       return std::nullopt;
     }
     if (!latest) {
-      log::info("--resume: no complete checkpoint in {}, starting from step 0", run_dir.string());
+      log::warn("--resume: no complete checkpoint in {}, starting from step 0", run_dir.string());
       return std::nullopt;
     }
     const auto saved = config::load_experiment(latest->path / config::kResolvedConfigName);

@@ -22,6 +22,22 @@ std::string read_text_file(const fs::path& path) {
   return buffer.str();
 }
 
+void check_output_path(const fs::path& path, const std::string& flag, bool is_folder) {
+  CREAM_CHECK(!path.empty(), flag + ": empty path");
+  std::error_code ec;
+  if (!is_folder)
+    CREAM_CHECK(!fs::is_directory(path, ec), flag + ": cannot write " + path.string() + ": it is a folder");
+  // Missing folders are created when the output is written: the nearest one that exists
+  // must be a folder this process can create entries in.
+  fs::path existing = fs::absolute(path, ec).parent_path();
+  while (!existing.empty() && !fs::exists(existing, ec) && existing != existing.root_path())
+    existing = existing.parent_path();
+  CREAM_CHECK(fs::is_directory(existing, ec),
+              flag + ": cannot write " + path.string() + ": " + existing.string() + " is not a folder");
+  CREAM_CHECK(::access(existing.c_str(), W_OK | X_OK) == 0,
+              flag + ": cannot write " + path.string() + ": the folder " + existing.string() + " is not writable");
+}
+
 fs::path temporary_sibling(const fs::path& target) {
   static std::atomic<unsigned> counter{0};
   std::random_device device;
@@ -31,6 +47,11 @@ fs::path temporary_sibling(const fs::path& target) {
 }
 
 void write_file_atomic(const fs::path& path, const std::string& contents) {
+  if (!path.parent_path().empty()) {
+    std::error_code ec;
+    fs::create_directories(path.parent_path(), ec);
+    CREAM_CHECK(!ec, path.string() + ": cannot create its folder: " + ec.message());
+  }
   const auto temp = temporary_sibling(path);
   RemoveOnFailure cleanup(temp);
   {

@@ -319,6 +319,23 @@ TEST(EvalCli, PlotEvalRendersEveryRecord) {
 }
 
 // Bad input: exit status 1 and one line on stderr naming what is wrong.
+TEST(EvalCli, AnUnwritableOutIsRefusedBeforeTheModelIsEvenRead) {
+  const auto& w = workspace();
+  ASSERT_TRUE(w.setup_error.empty()) << w.setup_error;
+  const auto file = w.dir / "a_file";
+  write(file, "x");
+  const std::string out = " --out " + (file / "ppl.json").string();
+  // The model does not exist either: the --out check comes first, before any work.
+  for (const std::string args : {"eval ppl --model " + (w.dir / "absent").string() + " --data x --lengths 64",
+                                 "eval passkey --model " + (w.dir / "absent").string() + " --lengths 64"}) {
+    const auto result = run_cream(args + out);
+    EXPECT_EQ(result.status, 1) << args;
+    EXPECT_EQ(line_count(result.stderr_text), 1) << result.stderr_text;
+    EXPECT_TRUE(contains(result.stderr_text, "--out: cannot write") && contains(result.stderr_text, "is not a folder"))
+        << args << "\n" << result.stderr_text;
+  }
+}
+
 TEST(EvalCli, BadInputNamesTheCulprit) {
   const auto& w = workspace();
   ASSERT_TRUE(w.setup_error.empty()) << w.setup_error;

@@ -134,8 +134,12 @@ TEST(Cli, EveryCommandHasHelpAndUnknownInputIsOneLine) {
   }
   auto misspelt = run_cream("trian -c x.yaml");
   EXPECT_EQ(misspelt.status, 1);
-  EXPECT_TRUE(contains(misspelt.stderr_text, "unknown command 'trian'") && contains(misspelt.stderr_text, "train"))
+  EXPECT_TRUE(contains(misspelt.stderr_text, "unknown command 'trian' (did you mean 'train'?)"))
       << misspelt.stderr_text;
+  auto far = run_cream("frobnicate");
+  EXPECT_EQ(far.status, 1);
+  EXPECT_FALSE(contains(far.stderr_text, "did you mean")) << far.stderr_text;
+  EXPECT_TRUE(contains(far.stderr_text, "commands: ")) << far.stderr_text;
   auto unknown = run_cream("init --preset tiny --bogus-flag 1 --out /tmp/x");
   EXPECT_NE(unknown.status, 0);
   EXPECT_EQ(cream::test::line_count(unknown.stderr_text), 1) << unknown.stderr_text;

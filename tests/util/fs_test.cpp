@@ -50,3 +50,27 @@ TEST(Fs, ReadMissingFileNamesThePath) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/cream.txt"), std::string::npos);
   }
 }
+
+TEST(Fs, OutputPathsAreCheckedBeforeAnyWork) {
+  const auto dir = fresh_dir("output");
+  std::ofstream(dir / "file") << "x";
+  // Fine: an existing folder, or missing folders below one (created when written).
+  cream::util::check_output_path(dir / "out.json", "--out");
+  cream::util::check_output_path(dir / "new" / "deeper" / "out.json", "--out");
+  cream::util::check_output_path(dir / "new-folder", "--out", /*is_folder=*/true);
+  auto refused = [](const fs::path& path, bool is_folder, const std::string& fragment) {
+    try {
+      cream::util::check_output_path(path, "--out", is_folder);
+      ADD_FAILURE() << path << " accepted";
+    } catch (const cream::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("--out"), std::string::npos) << e.what();
+    }
+  };
+  refused(dir / "file" / "out.json", false, "is not a folder");  // a file where a folder must be
+  refused(dir, false, "it is a folder");                          // a folder where a file goes
+  // Written later: the missing folders are made then.
+  cream::util::write_file_atomic(dir / "new" / "deeper" / "out.json", "{}");
+  EXPECT_EQ(cream::util::read_text_file(dir / "new" / "deeper" / "out.json"), "{}");
+  fs::remove_all(dir);
+}

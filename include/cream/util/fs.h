@@ -14,7 +14,15 @@ std::string read_text_file(const fs::path& path);
 
 // Writes `contents` to `path` atomically: a temporary file in the same folder,
 // flushed, then renamed over `path`. Readers see the old file or the new one.
+// Missing parent folders are created.
 void write_file_atomic(const fs::path& path, const std::string& contents);
+
+// Before any work: that `path` can be written where a command will write it at the
+// end: the nearest of its folders that exists must be a writable folder (the missing
+// ones are created when the output is written), and a file output must not be a
+// folder (a folder output's own rules, such as "must not exist", stay with its
+// command). Throws one line naming `flag` and the path.
+void check_output_path(const fs::path& path, const std::string& flag, bool is_folder = false);
 
 // A temporary sibling path of `target` (same folder, unique name starting with
 // ".<name>.tmp-"), so that a rename onto `target` is atomic.
