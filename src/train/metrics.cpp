@@ -98,7 +98,9 @@ void MetricsLog::append(const StepMetrics& metrics) {
                                            "' would overwrite a standard field");
     record[key] = value;
   }
-  out_ << record.dump() << '\n';
+  // One buffered write per line, flushed at once: a reader never sees half a line.
+  const std::string line = record.dump() + "\n";
+  out_.write(line.data(), static_cast<std::streamsize>(line.size()));
   out_.flush();
   CREAM_CHECK(out_.good(), path_.string() + ": write failed (disk full?)");
   // Derived from the written record, so both files always show the same numbers.

@@ -8,7 +8,9 @@
 #include <set>
 #include <sstream>
 
+#include "cream/io/tokenizer.h"
 #include "cream/model/presets.h"
+#include "cream/model/random_init.h"
 #include "cream/positions/sampler.h"
 #include "cream/train/memory_plan.h"
 #include "cream/train/rope_setup.h"
@@ -53,7 +55,16 @@ std::pair<model::LlamaConfig, std::string> planned_model(const config::Experimen
   if (!config.model.arch.empty())
     return {model::preset(config.model.arch),
             "model.arch " + config.model.arch + (config.model.path.empty() ? "" : " (" + config.model.path + " absent)")};
-  if (!config.model.init.empty()) return {init_model_config(config.model.init), "model.init " + config.model.init};
+  if (!config.model.init.empty()) {
+    // As the run does: a fresh model takes the tokenizer's vocabulary and special ids.
+    auto model = init_model_config(config.model.init);
+    std::string source = "model.init " + config.model.init;
+    if (!config.model.tokenizer.empty() && fs::exists(config.model.tokenizer)) {
+      model::adopt_tokenizer(model, io::Tokenizer(config.model.tokenizer));
+      source += " (vocabulary of " + config.model.tokenizer + ")";
+    }
+    return {model, source};
+  }
   throw Error(config.source + ": model.arch: " + config.model.path +
               " has no config.json; set model.arch to plan without the model folder");
 }

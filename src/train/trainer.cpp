@@ -168,6 +168,10 @@ struct Trainer::Impl {
     if (tokenizer && config.model.path.empty()) model::adopt_tokenizer(model_config, *tokenizer);
     model_config = apply_rope_section(model_config, config);
     model_config.torch_dtype = hf_dtype_name(checkpoint_weight_dtype(memory_mode()));
+    if (config.model.device == config::Device::auto_select && !device.is_cuda() && model_config.num_parameters() > 1e9)
+      log::warn("model.device auto: no GPU visible, so {} parameters train on the CPU (very slow; set "
+                "model.device: cuda to make a missing GPU an error)",
+                model_config.num_parameters());
 
     setup_data();
     lock_run_folder();

@@ -12,6 +12,7 @@
 #include "cream/io/checkpoint_folder.h"
 #include "cream/model/presets.h"
 #include "cream/model/weights.h"
+#include "cream/train/memory_plan.h"
 #include "cream/train/run_folder.h"
 #include "cream/train/trainer.h"
 #include "cream/train/trainer_state.h"
@@ -174,8 +175,10 @@ TEST_F(StopAndResume, RefusesAChangedConfigUnlessForced) {
   // A fresh start must not mix with the existing checkpoints.
   expect_error([&] { Trainer t(tiny_experiment(run, {"checkpoint.every=3"})); }, {"--resume", "step-000004"});
   // log.every is not protected: the run resumes without --force.
-  Trainer relogged(tiny_experiment(run, {"checkpoint.every=3", "log.every=2"}), options);
-  EXPECT_EQ(relogged.step(), 4);
+  {
+    Trainer relogged(tiny_experiment(run, {"checkpoint.every=3", "log.every=2"}), options);
+    EXPECT_EQ(relogged.step(), 4);
+  }  // one run per folder: this one lets go before the next starts
   // The protected change goes through with --force.
   options.force = true;
   Trainer forced(tiny_experiment(run, {"checkpoint.every=3", "positions.sigma=2.0"}), options);
@@ -328,6 +331,17 @@ TEST(Trainer, AFailedSetupLeavesNoFolderBehind) {
   config.model.path = weightless.string();
   expect_error([&] { Trainer t(config); }, {"weightless"});
   EXPECT_FALSE(fs::exists(run));
+}
+
+TEST(Trainer, DryRunPlansTheModelTheRunBuilds) {
+  const test::ScopedDir scoped("trainer_plan_vocab");
+  const auto config = tiny_experiment(scoped.path / "run");
+  const auto plan = plan_training(config);
+  Trainer trainer(config);
+  // model.init tiny has 512 entries; the run (and so the plan) takes the tokenizer's.
+  EXPECT_EQ(plan.model.vocab_size, trainer.model_config().vocab_size);
+  EXPECT_NE(plan.model.vocab_size, 512);
+  EXPECT_EQ(plan.parameters, trainer.model_config().num_parameters());
 }
 
 }  // namespace
