@@ -5,7 +5,9 @@
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
+#include "cream/train/run_folder.h"
 #include "cream/util/error.h"
+#include "cream/util/log.h"
 #include "cream/util/parse.h"
 
 namespace cream::cli {
@@ -47,6 +49,16 @@ c10::Device parse_device(const std::string& text, const std::string& flag) {
 
 void set_threads(int threads) {
   if (threads > 0) at::set_num_threads(threads);
+}
+
+std::string resolve_model_folder(const std::string& path, const std::string& flag) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (path.empty() || fs::exists(fs::path(path) / "config.json", ec) || !fs::is_directory(path, ec)) return path;
+  const auto latest = train::latest_complete_checkpoint(path);
+  if (!latest) return path;
+  log::info("{}: {} is a run folder; using its newest complete checkpoint {}", flag, path, latest->path.string());
+  return latest->path.string();
 }
 
 }  // namespace cream::cli

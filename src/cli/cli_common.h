@@ -22,6 +22,11 @@ std::vector<int64_t> parse_int_list(const std::string& text, const std::string& 
 // "auto" (CUDA when available), "cpu", "cuda", "cuda:1".
 c10::Device parse_device(const std::string& text, const std::string& flag);
 
+// A model folder as the user named it: a folder with config.json is itself; a run folder
+// (`cream train`'s checkpoint.output_dir) resolves to its newest complete checkpoint, and
+// the choice is logged; anything else comes back unchanged for the command's own error.
+std::string resolve_model_folder(const std::string& path, const std::string& flag);
+
 // Sets LibTorch's intra-op thread count (0: leave LibTorch's default).
 void set_threads(int threads);
 

@@ -39,7 +39,8 @@ struct CommonFlags {
 };
 
 void add_common_flags(CLI::App* cmd, CommonFlags& flags, bool retrieval) {
-  cmd->add_option("--model", flags.model, retrieval ? "HF model folder with tokenizer.model" : "HF model folder")
+  cmd->add_option("--model", flags.model, retrieval ? "HF model folder with tokenizer.model, or a run folder (its newest checkpoint)"
+                                           : "HF model folder, or a run folder (its newest checkpoint)")
       ->required();
   cmd->add_option("--out", flags.out, "Write the JSON record here");
   cmd->add_option("--dtype", flags.dtype, "Compute dtype: fp32 or bf16")->capture_default_str();
@@ -130,7 +131,7 @@ void run_ppl(const PplCommandOptions& options) {
   if (!options.common.out.empty()) util::check_output_path(options.common.out, "--out");
   set_threads(options.common.threads);
   eval::PerplexityRequest request;
-  request.model_folder = options.common.model;
+  request.model_folder = resolve_model_folder(options.common.model, "--model");
   request.data_folder = options.data;
   request.options.mode = eval::parse_mode(options.mode);
   request.options.lengths = parse_int_list(options.lengths, "--lengths");
@@ -227,7 +228,7 @@ void run_retrieval_command(const RetrievalCommandOptions& options) {
   if (!options.common.out.empty()) util::check_output_path(options.common.out, "--out");
   set_threads(options.common.threads);
   eval::RetrievalRequest request;
-  request.model_folder = options.common.model;
+  request.model_folder = resolve_model_folder(options.common.model, "--model");
   auto& o = request.options;
   o.task = options.task;
   o.scoring = eval::parse_scoring(options.scoring);

@@ -33,7 +33,7 @@ uint64_t parse_shard_size(const std::string& text) {
 void run_export(const ExportCommandOptions& options) {
   util::check_output_path(options.out, "--out", /*is_folder=*/true);
   train::ExportOptions export_options;
-  export_options.checkpoint = options.checkpoint;
+  export_options.checkpoint = resolve_model_folder(options.checkpoint, "--checkpoint");
   export_options.out = options.out;
   export_options.dtype = parse_float_dtype(options.dtype, "--dtype");
   export_options.max_shard_bytes = parse_shard_size(options.shard_size);
@@ -48,7 +48,7 @@ void run_export(const ExportCommandOptions& options) {
 void setup_export(CLI::App& root) {
   auto options = std::make_shared<ExportCommandOptions>();
   auto* cmd = root.add_subcommand("export", "Write a checkpoint as a plain HF model folder");
-  cmd->add_option("--checkpoint", options->checkpoint, "Checkpoint folder (step-NNNNNN/) or any HF Llama folder")
+  cmd->add_option("--checkpoint", options->checkpoint, "Checkpoint folder (step-NNNNNN/), a run folder (its newest checkpoint) or any HF Llama folder")
       ->required();
   cmd->add_option("--out", options->out, "New output folder (must not exist)")->required();
   cmd->add_option("--dtype", options->dtype, "Weight dtype: bf16, fp32 or fp16")->capture_default_str();

@@ -39,6 +39,7 @@ std::vector<int64_t> prompt_ids(const io::Tokenizer& tokenizer, const GenerateCo
 
 void run_generate(GenerateCommand command) {
   set_threads(command.threads);
+  command.model = resolve_model_folder(command.model, "--model");
   const auto tokenizer_path = fs::path(command.model) / "tokenizer.model";
   CREAM_CHECK(fs::exists(tokenizer_path), command.model + ": no tokenizer.model in the model folder");
   const io::Tokenizer tokenizer(tokenizer_path);
@@ -62,7 +63,8 @@ void run_generate(GenerateCommand command) {
 void setup_generate(CLI::App& root) {
   auto command = std::make_shared<GenerateCommand>();
   auto* cmd = root.add_subcommand("generate", "Decode from a prompt with a KV cache (greedy unless --temperature)");
-  cmd->add_option("--model", command->model, "HF model folder with tokenizer.model")->required();
+  cmd->add_option("--model", command->model, "HF model folder with tokenizer.model, or a run folder (its newest checkpoint)")
+      ->required();
   cmd->add_option("--prompt", command->prompt, "Prompt text")->required();
   cmd->add_option("--max-new-tokens", command->options.max_new_tokens, "Most tokens to generate")->capture_default_str();
   cmd->add_option("--temperature", command->options.temperature, "0 = greedy")->capture_default_str();

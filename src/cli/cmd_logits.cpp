@@ -51,7 +51,8 @@ void run_logits(const LogitsOptions& options) {
   const auto positions = positions_for(options, tokens.size());
   const auto device = parse_device(options.device, "--device");
   const auto dtype = model::torch_dtype(parse_float_dtype(options.dtype, "--dtype"));
-  auto model = model::load_model(options.model, device, dtype);
+  const auto folder = resolve_model_folder(options.model, "--model");
+  auto model = model::load_model(folder, device, dtype);
   const auto vocab = model->config().vocab_size;
   for (auto id : tokens)
     CREAM_CHECK(id >= 0 && id < vocab, "--tokens: id " + std::to_string(id) + " is outside the vocabulary [0, " +
@@ -64,7 +65,7 @@ void run_logits(const LogitsOptions& options) {
   source.write = [result](std::ostream& out) {
     out.write(static_cast<const char*>(result.data_ptr()), static_cast<std::streamsize>(result.nbytes()));
   };
-  io::write_safetensors_file(options.out, {source}, {{"format", "pt"}, {"model", options.model}});
+  io::write_safetensors_file(options.out, {source}, {{"format", "pt"}, {"model", folder}});
   std::cout << "wrote " << options.out << ": logits [" << result.size(0) << ", " << result.size(1) << "]\n";
 }
 

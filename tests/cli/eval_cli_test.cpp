@@ -277,6 +277,24 @@ TEST(EvalCli, EveryEvalAndGenerateOnTrainedCheckpoint) {
   EXPECT_EQ(config["max_position_embeddings"], 256) << "train extends the window to target_length";
 }
 
+TEST(EvalCli, ARunFolderStandsForItsNewestCheckpoint) {
+  const auto& w = workspace();
+  ASSERT_TRUE(w.setup_error.empty()) << w.setup_error;
+  const auto run = w.trained_model.parent_path();
+  const auto generate = run_cream("generate --model " + run.string() + " --prompt hello --max-new-tokens 2 --device cpu");
+  EXPECT_EQ(generate.status, 0) << generate.output;
+  EXPECT_TRUE(contains(generate.stderr_text, "using its newest complete checkpoint " + w.trained_model.string()))
+      << generate.stderr_text;
+  const auto exported = w.dir / "exported_from_run";
+  fs::remove_all(exported);
+  const auto export_run = run_cream("export --checkpoint " + run.string() + " --out " + exported.string());
+  EXPECT_EQ(export_run.status, 0) << export_run.output;
+  EXPECT_TRUE(fs::exists(exported / "config.json"));
+  const auto ppl = run_cream("eval ppl --model " + run.string() + " --data " + (w.dir / "data").string() +
+                             " --lengths 64 --docs 1 --device cpu");
+  EXPECT_TRUE(contains(ppl.stderr_text, w.trained_model.string())) << ppl.output;
+}
+
 TEST(EvalCli, WithinTheWindowNoWarning) {
   const auto& w = workspace();
   ASSERT_TRUE(w.setup_error.empty()) << w.setup_error;
