@@ -9,6 +9,7 @@
 #include "cli_common.h"
 #include "command_registry.h"
 #include "cream/eval/generate.h"
+#include "cream/eval/model_overrides.h"
 #include "cream/io/tokenizer.h"
 #include "cream/model/weights.h"
 #include "cream/util/error.h"
@@ -48,7 +49,11 @@ void run_generate(GenerateCommand command) {
   auto model = model::load_model(command.model, device, dtype);
   model->eval();
   if (tokenizer.eos_id() >= 0) command.options.stop_ids.push_back(tokenizer.eos_id());
-  const auto result = eval::generate(*model, prompt_ids(tokenizer, command), command.options);
+  const auto prompt = prompt_ids(tokenizer, command);
+  // Said before the work: prompt plus new tokens past the window the model was made for.
+  eval::warn_beyond_window(model->config(), static_cast<int64_t>(prompt.size()) + command.options.max_new_tokens,
+                           "generate (prompt + --max-new-tokens)");
+  const auto result = eval::generate(*model, prompt, command.options);
   if (command.print_ids) {  // exact tokens, for parity checks with other implementations
     for (size_t i = 0; i < result.tokens.size(); ++i) std::cout << (i ? " " : "") << result.tokens[i];
     std::cout << std::endl;

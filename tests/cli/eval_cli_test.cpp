@@ -304,6 +304,22 @@ TEST(EvalCli, WithinTheWindowNoWarning) {
   EXPECT_FALSE(contains(result.stderr_text, kWarning)) << result.stderr_text;
 }
 
+TEST(EvalCli, GenerateWarnsPastTheWindowBeforeGenerating) {
+  const auto& w = workspace();
+  ASSERT_TRUE(w.setup_error.empty()) << w.setup_error;
+  const auto config = read_json(w.init_model / "config.json");
+  const int64_t window = config["max_position_embeddings"].get<int64_t>();
+  const std::string base = "generate --model " + w.init_model.string() + " --prompt hello --device cpu --max-new-tokens ";
+  const auto inside = run_cream(base + "4");
+  ASSERT_EQ(inside.status, 0) << inside.output;
+  EXPECT_FALSE(contains(inside.stderr_text, kWarning)) << inside.stderr_text;
+  const auto past = run_cream(base + std::to_string(window + 8));
+  ASSERT_EQ(past.status, 0) << past.output;
+  EXPECT_TRUE(contains(past.stderr_text, std::string("generate (prompt + --max-new-tokens): length ")) &&
+              contains(past.stderr_text, kWarning))
+      << past.stderr_text;
+}
+
 TEST(EvalCli, PlotEvalRendersEveryRecord) {
   const auto& w = workspace();
   ASSERT_TRUE(w.setup_error.empty()) << w.setup_error;
