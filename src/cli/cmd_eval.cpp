@@ -104,14 +104,34 @@ struct PplCommandOptions {
   int64_t docs = 50;
 };
 
-// Progress on stderr at most every few seconds, for long runs.
+// "elapsed 12 s, ETA 36 s" from the work done so far (ETA unknown before the first item).
+std::string elapsed_and_eta(double elapsed, int64_t done, int64_t total) {
+  char text[96];
+  if (done <= 0 || done >= total)
+    std::snprintf(text, sizeof(text), "elapsed %.0f s", elapsed);
+  else
+    std::snprintf(text, sizeof(text), "elapsed %.0f s, ETA %.0f s", elapsed,
+                  elapsed * static_cast<double>(total - done) / static_cast<double>(done));
+  return text;
+}
+
+// Progress on stderr at most every few seconds, for long runs: per length, with the
+// time spent on it and what is left of it.
 std::function<void(int64_t, int64_t, int64_t)> ppl_progress_printer() {
-  auto last = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
-  return [last](int64_t length, int64_t done, int64_t total) {
-    const auto now = std::chrono::steady_clock::now();
-    if (done < total && now - *last < std::chrono::seconds(5)) return;
-    *last = now;
-    std::cerr << "ppl: length " << length << ": " << done << "/" << total << " documents\n";
+  using Clock = std::chrono::steady_clock;
+  struct State {
+    Clock::time_point last = Clock::now(), length_start = Clock::now();
+    int64_t length = -1;
+  };
+  auto state = std::make_shared<State>();
+  return [state](int64_t length, int64_t done, int64_t total) {
+    const auto now = Clock::now();
+    if (length != state->length) state->length = length, state->length_start = now;
+    if (done < total && now - state->last < std::chrono::seconds(5)) return;
+    state->last = now;
+    const double elapsed = std::chrono::duration<double>(now - state->length_start).count();
+    std::cerr << "ppl: length " << length << ": " << done << "/" << total << " documents, "
+              << elapsed_and_eta(elapsed, done, total) << "\n";
   };
 }
 
@@ -186,10 +206,11 @@ std::function<void(const eval::RetrievalProgress&)> retrieval_progress_printer(e
     const auto now = std::chrono::steady_clock::now();
     if (p.trials_done < p.trials_total && now - *last < std::chrono::seconds(5)) return;
     *last = now;
-    std::fprintf(stderr, "eval %s: %lld/%lld trials, %lld/%lld cells (now: %s %lld, depth %.4g%%), %.1f s\n",
+    std::fprintf(stderr, "eval %s: %lld/%lld trials, %lld/%lld cells (now: %s %lld, depth %.4g%%), %s\n",
                  eval::task_name(task), static_cast<long long>(p.trials_done), static_cast<long long>(p.trials_total),
                  static_cast<long long>(p.cells_done), static_cast<long long>(p.cells_total), eval::size_key(task),
-                 static_cast<long long>(p.cell->size), p.cell->depth, p.seconds);
+                 static_cast<long long>(p.cell->size), p.cell->depth,
+                 elapsed_and_eta(p.seconds, p.trials_done, p.trials_total).c_str());
   };
 }
 

@@ -293,6 +293,7 @@ TEST(EvalCli, ARunFolderStandsForItsNewestCheckpoint) {
   const auto ppl = run_cream("eval ppl --model " + run.string() + " --data " + (w.dir / "data").string() +
                              " --lengths 64 --docs 1 --device cpu");
   EXPECT_TRUE(contains(ppl.stderr_text, w.trained_model.string())) << ppl.output;
+  EXPECT_TRUE(contains(ppl.stderr_text, "ppl: length 64: 1/1 documents, elapsed ")) << ppl.stderr_text;
 }
 
 TEST(EvalCli, WithinTheWindowNoWarning) {
