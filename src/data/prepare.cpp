@@ -1,8 +1,10 @@
 #include "cream/data/prepare.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <string_view>
 #include <iostream>
 #include <thread>
 
@@ -15,6 +17,7 @@
 #include "document_encoder.h"
 #include "ordered_pool.h"
 #include "shard_writer.h"
+#include "text_check.h"
 
 namespace cream::data {
 namespace {
@@ -48,9 +51,45 @@ class InputReader {
   void open_current() {
     stream_.open(inputs_[current_], std::ios::binary);
     CREAM_CHECK(stream_.good(), inputs_[current_].string() + ": cannot open input for reading");
+    refuse_compressed();
     carry_.clear();
+    file_offset_ = 0;
     line_ = 1;
     whole_file_done_ = false;
+  }
+
+  // Compressed bytes tokenized as text would train on noise: the format is told by its
+  // magic bytes, whatever the file is called.
+  void refuse_compressed() {
+    char head[6] = {};
+    stream_.read(head, sizeof(head));
+    const auto format = compression_format(std::string_view(head, static_cast<size_t>(stream_.gcount())));
+    CREAM_CHECK(format == nullptr, inputs_[current_].string() + ": " + format +
+                                       "-compressed input; data prepare reads UTF-8 plain text and JSONL "
+                                       "(decompress it first)");
+    stream_.clear();
+    stream_.seekg(0);
+  }
+
+  // Every byte handed to the tokenizer is UTF-8 text: a binary file is refused at the
+  // first byte that is not, by file, byte offset and (JSONL) line.
+  void check_text(const EncodeTask& task) {
+    const auto bad = first_non_text_byte(task.bytes);
+    if (bad) {
+      std::string where = inputs_[current_].string() + ": byte offset " + std::to_string(file_offset_ + *bad);
+      if (task.jsonl)
+        where += " (line " +
+                 std::to_string(task.first_line + std::count(task.bytes.begin(), task.bytes.begin() + *bad, '\n')) + ")";
+      throw Error(where + ": not UTF-8 text (byte 0x" + hex_byte(task.bytes[*bad]) +
+                  "); data prepare reads UTF-8 plain text and JSONL, never binary files");
+    }
+    file_offset_ += task.bytes.size();
+  }
+
+  static std::string hex_byte(char c) {
+    static const char* digits = "0123456789abcdef";
+    const auto value = static_cast<unsigned char>(c);
+    return {digits[value >> 4], digits[value & 15]};
   }
 
   std::string read_some(size_t size) {
@@ -73,6 +112,7 @@ class InputReader {
       std::string bytes;
       for (std::string part; !(part = read_some(chunk_bytes_ * 4)).empty();) bytes += part;
       task.bytes = std::move(bytes);
+      check_text(task);
       return true;
     }
     // JSONL: a block that ends at a line break (or at the end of the file).
@@ -94,6 +134,7 @@ class InputReader {
     task.first_line = line_;
     line_ += static_cast<uint64_t>(std::count(block.begin(), block.end(), '\n'));
     task.bytes = std::move(block);
+    check_text(task);
     return true;
   }
 
@@ -105,6 +146,7 @@ class InputReader {
   uint64_t line_ = 1;
   bool whole_file_done_ = false;
   uint64_t bytes_read_ = 0;
+  uint64_t file_offset_ = 0;  // where the next task's bytes start in the current file
 };
 
 // One line on stderr, refreshed about once a second: documents, tokens, tokens/s.
