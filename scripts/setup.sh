@@ -14,6 +14,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   libgloo-dev            # headers c10d's Gloo backend needs (the torch wheel ships none)
   libsentencepiece-dev sentencepiece
+  zlib1g-dev libzstd-dev # gzip and zstd inputs of `cream data prepare`
   nlohmann-json3-dev libcli11-dev libspdlog-dev libyaml-cpp-dev
   libgtest-dev googletest
   python3 python3-venv   # the virtual environment below

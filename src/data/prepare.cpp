@@ -17,6 +17,7 @@
 #include "document_encoder.h"
 #include "ordered_pool.h"
 #include "shard_writer.h"
+#include "byte_source.h"
 #include "text_check.h"
 
 namespace cream::data {
@@ -24,8 +25,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// By name, after any compression suffix: "train.jsonl.zst" is JSONL.
 bool is_jsonl_path(const fs::path& path) {
-  const auto ext = path.extension().string();
+  const auto ext = without_compression_suffix(path).extension().string();
   return ext == ".jsonl" || ext == ".json";
 }
 
@@ -37,9 +39,9 @@ class InputReader {
 
   bool next(EncodeTask& task) {
     while (current_ < inputs_.size()) {
-      if (!stream_.is_open()) open_current();
+      if (!source_) open_current();
       if (produce(task)) return true;
-      stream_.close();
+      source_.reset();
       ++current_;
     }
     return false;
@@ -49,26 +51,12 @@ class InputReader {
 
  private:
   void open_current() {
-    stream_.open(inputs_[current_], std::ios::binary);
-    CREAM_CHECK(stream_.good(), inputs_[current_].string() + ": cannot open input for reading");
-    refuse_compressed();
+    // Plain, gzip or zstd by the file's magic bytes; other compressions are refused.
+    source_ = open_byte_source(inputs_[current_]);
     carry_.clear();
     file_offset_ = 0;
     line_ = 1;
     whole_file_done_ = false;
-  }
-
-  // Compressed bytes tokenized as text would train on noise: the format is told by its
-  // magic bytes, whatever the file is called.
-  void refuse_compressed() {
-    char head[6] = {};
-    stream_.read(head, sizeof(head));
-    const auto format = compression_format(std::string_view(head, static_cast<size_t>(stream_.gcount())));
-    CREAM_CHECK(format == nullptr, inputs_[current_].string() + ": " + format +
-                                       "-compressed input; data prepare reads UTF-8 plain text and JSONL "
-                                       "(decompress it first)");
-    stream_.clear();
-    stream_.seekg(0);
   }
 
   // Every byte handed to the tokenizer is UTF-8 text: a binary file is refused at the
@@ -77,6 +65,7 @@ class InputReader {
     const auto bad = first_non_text_byte(task.bytes);
     if (bad) {
       std::string where = inputs_[current_].string() + ": byte offset " + std::to_string(file_offset_ + *bad);
+      if (std::string(source_->format()) != "plain") where += " of the decompressed " + std::string(source_->format()) + " stream";
       if (task.jsonl)
         where += " (line " +
                  std::to_string(task.first_line + std::count(task.bytes.begin(), task.bytes.begin() + *bad, '\n')) + ")";
@@ -94,9 +83,13 @@ class InputReader {
 
   std::string read_some(size_t size) {
     std::string bytes(size, '\0');
-    stream_.read(bytes.data(), static_cast<std::streamsize>(size));
-    CREAM_CHECK(!stream_.bad(), inputs_[current_].string() + ": read error");
-    bytes.resize(static_cast<size_t>(stream_.gcount()));
+    size_t filled = 0;
+    while (filled < size) {  // a decompressor may hand out less than asked before the end
+      const size_t n = source_->read(bytes.data() + filled, size - filled);
+      if (n == 0) break;
+      filled += n;
+    }
+    bytes.resize(filled);
     bytes_read_ += bytes.size();
     return bytes;
   }
@@ -141,7 +134,7 @@ class InputReader {
   const std::vector<fs::path>& inputs_;
   size_t chunk_bytes_;
   size_t current_ = 0;
-  std::ifstream stream_;
+  std::unique_ptr<ByteSource> source_;
   std::string carry_;
   uint64_t line_ = 1;
   bool whole_file_done_ = false;

@@ -195,9 +195,8 @@ TEST(Prepare, ErrorsNameTheProblemAndLeaveNothingBehind) {
       {"notobject.jsonl", "[1, 2, 3]\n", {"notobject.jsonl:1", "object"}},
       {"empty.jsonl", "\n{\"text\": \"\"}\n", {"empty data set"}},
       // Never tokenize compressed or binary bytes as text: told by content, not by name.
-      {"looks_plain.txt", std::string("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03", 10),
-       {"looks_plain.txt", "gzip-compressed input"}},
-      {"train.jsonl", "\x28\xb5\x2f\xfd\x24\x00", {"train.jsonl", "zstd-compressed input"}},
+      {"looks_plain.txt", "\xfd" "7zXZ\x00\x00\x04", {"looks_plain.txt", "xz-compressed input"}},
+      {"train.jsonl", "BZh91AY&SY", {"train.jsonl", "bzip2-compressed input"}},
       {"binary.txt", std::string("hello\0world", 11), {"binary.txt: byte offset 5", "not UTF-8 text (byte 0x00)"}},
       {"latin1.jsonl", "{\"text\": \"ok\"}\n{\"text\": \"caf\xe9\"}\n",
        {"latin1.jsonl: byte offset 28 (line 2)", "(byte 0xe9)"}},
