@@ -7,6 +7,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -36,6 +38,27 @@ struct PositionsArgs {
   std::int64_t buckets = 256;
 };
 
+// The sampler's checks speak of YAML keys (positions.sigma); here the user typed flags,
+// so the error names the flag instead.
+void validate_naming_flags(const positions::Options& options) {
+  try {
+    options.validate();
+  } catch (const Error& e) {
+    std::string message = e.what();
+    for (const auto& [key, flag] : std::vector<std::pair<std::string, std::string>>{
+             {"positions.train_length", "--train-length"},
+             {"positions.target_length", "--target-length"},
+             {"positions.continuity_length", "--continuity-length"},
+             {"positions.relativity_share", "--relativity-share"},
+             {"positions.branch_batch_size", "--branch-batch-size"},
+             {"positions.sigma", "--sigma"}}) {
+      const auto at = message.find(key);
+      if (at != std::string::npos) message.replace(at, key.size(), flag);
+    }
+    throw Error(message);
+  }
+}
+
 positions::Options build_options(const PositionsArgs& args, const CLI::App& cmd) {
   positions::Options options;
   options.method = positions::parse_method(args.method);
@@ -48,14 +71,15 @@ positions::Options build_options(const PositionsArgs& args, const CLI::App& cmd)
   }
   if (args.sigma) options.sigma = *args.sigma;
   if (args.relativity_share) options.relativity_share = *args.relativity_share;
-  options.continuity_length = args.continuity_length;
+  // 0 means "the default 4 x L/N", as positions.continuity_length: 0 does in a YAML file.
+  if (args.continuity_length && *args.continuity_length != 0) options.continuity_length = args.continuity_length;
   options.exact_truncnorm = args.exact_truncnorm;
   if (args.branch_per_batch) options.branch_per = positions::BranchPer::batch;
   if (args.branch_batch_size) {
     CREAM_CHECK(args.branch_per_batch, "--branch-batch-size needs --branch-per-batch");
     options.branch_batch_size = *args.branch_batch_size;
   }
-  options.validate();
+  validate_naming_flags(options);
   return options;
 }
 
@@ -129,7 +153,7 @@ void setup_positions(CLI::App& root) {
   cmd->add_option("--samples", args->samples, "number of sequences to draw")->required();
   cmd->add_option("--seed", args->seed, "run seed (the sampler uses its own stream of it)")->capture_default_str();
   cmd->add_option("--sigma", args->sigma, "cream: spread of the middle-scale Gaussian (default 3.0)");
-  cmd->add_option("--continuity-length", args->continuity_length, "cream: head/tail length k of the continuity branch (default 4f)");
+  cmd->add_option("--continuity-length", args->continuity_length, "cream: head/tail length k of the continuity branch (0 or unset: 4f, as in YAML)");
   cmd->add_option("--relativity-share", args->relativity_share, "cream: probability of the relativity branch (default 0.5)");
   cmd->add_flag("--exact-truncnorm", args->exact_truncnorm, "cream: exact truncated normal for the middle scale");
   cmd->add_flag("--branch-per-batch", args->branch_per_batch, "cream: one branch coin per batch of sequences");
