@@ -42,6 +42,8 @@ model::LlamaConfig initial_config(const InitOptions& options) {
 
 void run_init(const InitOptions& options) {
   util::check_output_path(options.out, "--out", /*is_folder=*/true);
+  // Refused before anything is logged: an error is the only line a failed command prints.
+  CREAM_CHECK(!fs::exists(fs::symlink_status(options.out)), options.out + ": already exists (refusing to overwrite)");
   auto config = initial_config(options);
   const auto dtype = parse_float_dtype(options.dtype, "--dtype");
   const auto shard_bytes = io::parse_size(options.shard_size);

@@ -55,6 +55,7 @@ TEST_F(ModelCommands, InitIsDeterministicBySeedAndRefusesToOverwrite) {
   auto again = run_cream("init --preset tiny --out " + (dir_ / "a").string() + " --seed 9");
   EXPECT_NE(again.status, 0);
   EXPECT_TRUE(contains(again.stderr_text, "already exists")) << again.output;
+  EXPECT_EQ(cream::test::line_count(again.stderr_text), 1) << "nothing before the error: " << again.stderr_text;
   EXPECT_EQ(file_bytes(dir_ / "a" / "model.safetensors"), before) << "existing weights must stay intact";
 }
 
