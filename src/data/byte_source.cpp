@@ -31,6 +31,7 @@ class PlainSource : public ByteSource {
     return n;
   }
   const char* format() const override { return "plain"; }
+  uint64_t file_position() const override { return static_cast<uint64_t>(std::max(0L, std::ftell(file_))); }
 
  private:
   std::FILE* file_;
@@ -63,6 +64,7 @@ class GzipSource : public ByteSource {
     return static_cast<size_t>(n);
   }
   const char* format() const override { return "gzip"; }
+  uint64_t file_position() const override { return static_cast<uint64_t>(std::max<z_off_t>(0, gzoffset(file_))); }
 
  private:
   fs::path path_;
@@ -104,6 +106,7 @@ class ZstdSource : public ByteSource {
     }
   }
   const char* format() const override { return "zstd"; }
+  uint64_t file_position() const override { return static_cast<uint64_t>(std::max(0L, std::ftell(file_))); }
 
  private:
   std::FILE* file_;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -18,6 +19,9 @@ class ByteSource {
   virtual size_t read(char* out, size_t size) = 0;
   // "plain", "gzip" or "zstd".
   virtual const char* format() const = 0;
+  // Bytes of the file (compressed ones, for a compressed file) consumed so far: progress
+  // against the file's size.
+  virtual uint64_t file_position() const = 0;
 };
 
 // Opens `path`; cream::Error when it cannot be opened, is compressed with a format this

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <iostream>
 #include <thread>
+#include <vector>
 
 #include <unistd.h>
 
@@ -35,7 +36,10 @@ bool is_jsonl_path(const fs::path& path) {
 // `chunk_bytes`, plain-text files whole (one document each).
 class InputReader {
  public:
-  InputReader(const std::vector<fs::path>& inputs, size_t chunk_bytes) : inputs_(inputs), chunk_bytes_(chunk_bytes) {}
+  InputReader(const std::vector<fs::path>& inputs, size_t chunk_bytes) : inputs_(inputs), chunk_bytes_(chunk_bytes) {
+    files_before_.push_back(0);  // files_before_[i]: bytes of the files before input i
+    for (const auto& input : inputs_) files_before_.push_back(files_before_.back() + fs::file_size(input));
+  }
 
   bool next(EncodeTask& task) {
     while (current_ < inputs_.size()) {
@@ -48,6 +52,13 @@ class InputReader {
   }
 
   uint64_t bytes_read() const { return bytes_read_; }
+
+  // Input bytes consumed as the files lie on disk (compressed bytes for compressed files),
+  // and their total: what the progress line's ETA is measured against.
+  uint64_t file_bytes_done() const {
+    return files_before_[std::min(current_, inputs_.size())] + (source_ ? source_->file_position() : 0);
+  }
+  uint64_t file_bytes_total() const { return files_before_.back(); }
 
  private:
   void open_current() {
@@ -140,23 +151,31 @@ class InputReader {
   bool whole_file_done_ = false;
   uint64_t bytes_read_ = 0;
   uint64_t file_offset_ = 0;  // where the next task's bytes start in the current file
+  std::vector<uint64_t> files_before_;
 };
 
-// One line on stderr, refreshed about once a second: documents, tokens, tokens/s.
+// One line on stderr, refreshed about once a second (every 10 s when not a terminal):
+// documents, tokens, tokens/s, elapsed time and, from the share of the input files
+// consumed, the time left.
 class Progress {
  public:
   explicit Progress(bool enabled) : enabled_(enabled), interactive_(enabled && ::isatty(2)) {}
 
-  void update(uint64_t documents, uint64_t tokens, uint64_t bytes, bool final = false) {
+  void update(uint64_t documents, uint64_t tokens, uint64_t bytes, uint64_t file_done, uint64_t file_total,
+              bool final = false) {
     if (!enabled_) return;
     const auto now = Clock::now();
     const double seconds = std::chrono::duration<double>(now - start_).count();
     if (!final && now - last_ < std::chrono::milliseconds(interactive_ ? 500 : 10000)) return;
     last_ = now;
-    char line[200];
-    std::snprintf(line, sizeof(line), "prepare: %llu documents, %llu tokens, %.1f MB read, %.0f tokens/s",
+    char eta[48] = "";
+    if (!final && file_done > 0 && file_done < file_total)
+      std::snprintf(eta, sizeof(eta), ", ETA %.0f s",
+                    seconds * static_cast<double>(file_total - file_done) / static_cast<double>(file_done));
+    char line[240];
+    std::snprintf(line, sizeof(line), "prepare: %llu documents, %llu tokens, %.1f MB read, %.0f tokens/s, elapsed %.0f s%s",
                   static_cast<unsigned long long>(documents), static_cast<unsigned long long>(tokens), bytes / 1e6,
-                  seconds > 0 ? tokens / seconds : 0.0);
+                  seconds > 0 ? tokens / seconds : 0.0, seconds, eta);
     if (interactive_) std::cerr << '\r' << line << (final ? "\n" : "") << std::flush;
     else std::cerr << line << '\n';
   }
@@ -224,6 +243,7 @@ void fill_folder(const fs::path& folder, const PrepareOptions& options, const io
   ShardWriter writer(folder, m.dtype, m.max_shard_tokens);
   InputReader reader(options.inputs, options.chunk_bytes);
   Progress progress(options.progress);
+  const uint64_t file_total = reader.file_bytes_total();
   {
     OrderedPool<EncodeTask, EncodeResult> pool(
         threads, [&](const EncodeTask& task) { return encode_task(task, tokenizer, settings); });
@@ -233,11 +253,11 @@ void fill_folder(const fs::path& folder, const PrepareOptions& options, const io
       while (pool.in_flight() < max_in_flight && reader.next(task)) pool.submit(std::move(task));
       if (pool.in_flight() == 0) break;
       consume(pool.collect(), writer, m);
-      progress.update(m.documents, m.tokens, reader.bytes_read());
+      progress.update(m.documents, m.tokens, reader.bytes_read(), reader.file_bytes_done(), file_total);
     }
   }
   m.shards = writer.finish();
-  progress.update(m.documents, m.tokens, reader.bytes_read(), /*final=*/true);
+  progress.update(m.documents, m.tokens, reader.bytes_read(), file_total, file_total, /*final=*/true);
   CREAM_CHECK(m.documents > 0, "data prepare: empty data set: no documents in the inputs (" +
                                    std::to_string(m.empty_documents) + " empty documents, " +
                                    std::to_string(m.blank_lines) + " blank lines)");

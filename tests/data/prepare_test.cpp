@@ -177,6 +177,19 @@ TEST(Prepare, CustomTextField) {
 }
 
 // Each bad input fails with one line naming the problem, and leaves no output.
+TEST(Prepare, ProgressShowsElapsedTime) {
+  const auto dir = fresh_dir("progress");
+  write_file(dir / "a.jsonl", jsonl_of_texts(single_line_texts(20, 5)));
+  auto options = options_for(dir / "out", {dir / "a.jsonl"});
+  options.progress = true;
+  testing::internal::CaptureStderr();
+  cream::data::prepare(options);
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("prepare: 20 documents, "), std::string::npos) << err;
+  EXPECT_NE(err.find(" tokens/s, elapsed "), std::string::npos) << err;
+  fs::remove_all(dir);
+}
+
 TEST(Prepare, ErrorsNameTheProblemAndLeaveNothingBehind) {
   const auto dir = fresh_dir("errors");
   const auto good = dir / "good.jsonl";
