@@ -160,12 +160,6 @@ bench::BenchSettings resolve(const BenchFlags& f) {
   return s;
 }
 
-std::string gib(uint64_t bytes) {
-  char text[32];
-  std::snprintf(text, sizeof(text), "%.2f GiB", static_cast<double>(bytes) / (1ULL << 30));
-  return text;
-}
-
 // A training bench that cannot fit is refused before it allocates anything (on the CPU
 // the alternative is the kernel's OOM killer), by the same plan `cream train` checks.
 void check_memory(const bench::BenchSettings& s) {
@@ -181,13 +175,13 @@ void check_memory(const bench::BenchSettings& s) {
   m.cuda = s.device.is_cuda();
   const auto plan = train::plan_memory(s.config, m);
   const auto device = train::this_machine_device(s.device.is_cuda() ? config::Device::cuda : config::Device::cpu);
+  if (train::plan_fits(plan, device)) return;
   const bool device_fits = plan.peak + device.reserve <= device.capacity;
-  const bool host_fits = !m.cuda || plan.host <= device.host_capacity;
-  if (device_fits && host_fits) return;
+  using train::format_gib;
   throw Error("bench: memory plan: " +
-              (device_fits ? "host " + gib(plan.host) + " exceeds this machine's RAM " + gib(device.host_capacity)
-                           : "peak " + gib(plan.peak) + " (at " + plan.peak_at + ") + reserve " +
-                                 gib(device.reserve) + " exceeds " + device.name + "'s " + gib(device.capacity)) +
+              (device_fits ? "host " + format_gib(plan.host) + " exceeds this machine's RAM " + format_gib(device.host_capacity)
+                           : "peak " + format_gib(plan.peak) + " (at " + plan.peak_at + ") + reserve " +
+                                 format_gib(device.reserve) + " exceeds " + device.name + "'s " + format_gib(device.capacity)) +
               "; try --checkpointing all, another --memory-mode, a shorter --seq or a smaller preset "
               "(--no-memory-check runs anyway)");
 }

@@ -41,11 +41,6 @@ model::LlamaConfig init_model_config(const std::string& init) {
   return model::LlamaConfig::from_file(init);
 }
 
-std::string gib(uint64_t bytes) {
-  char text[32];
-  std::snprintf(text, sizeof(text), "%.2f GiB", static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0));
-  return text;
-}
 
 // The model a plan is for, and where its config came from.
 std::pair<model::LlamaConfig, std::string> planned_model(const config::ExperimentConfig& config) {
@@ -96,11 +91,19 @@ MemorySettings memory_settings(const config::ExperimentConfig& config, int world
   return s;
 }
 
-bool TrainPlan::fits() const {
-  const bool device_fits = memory.peak + device.reserve <= device.capacity;
-  const bool host_fits = !device.cuda || device.host_capacity == 0 || memory.host <= device.host_capacity;
+bool plan_fits(const MemoryPlan& plan, const PlanDevice& device) {
+  const bool device_fits = plan.peak + device.reserve <= device.capacity;
+  const bool host_fits = !device.cuda || device.host_capacity == 0 || plan.host <= device.host_capacity;
   return device_fits && host_fits;
 }
+
+std::string format_gib(uint64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.2f GiB", static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0));
+  return text;
+}
+
+bool TrainPlan::fits() const { return plan_fits(memory, device); }
 
 uint64_t TrainPlan::free_bytes() const {
   const uint64_t used = memory.peak + device.reserve;
@@ -346,17 +349,17 @@ std::string format_plan(const TrainPlan& plan) {
                     "at " + m.peak_at + " (" + std::to_string(m.peak) + " bytes)");
   if (m.host > 0)
     out << table_line("host memory", m.host, plan.parameters, "host", "masters, moments, pinned staging, the update's chunk");
-  out << "capacity: " << plan.device.name << ": " << gib(plan.device.capacity) << ", reserve " << gib(plan.device.reserve)
+  out << "capacity: " << plan.device.name << ": " << format_gib(plan.device.capacity) << ", reserve " << format_gib(plan.device.reserve)
       << (plan.device.cuda ? " (CUDA context, kernels, library workspaces)" : " (this process before training)")
       << "\n";
   if (plan.fits()) {
-    out << "fits: peak " << gib(m.peak) << " + reserve " << gib(plan.device.reserve) << " <= "
-        << gib(plan.device.capacity) << ", " << gib(plan.free_bytes()) << " to spare\n";
+    out << "fits: peak " << format_gib(m.peak) << " + reserve " << format_gib(plan.device.reserve) << " <= "
+        << format_gib(plan.device.capacity) << ", " << format_gib(plan.free_bytes()) << " to spare\n";
   } else {
-    out << "does not fit: peak " << gib(m.peak) << " + reserve " << gib(plan.device.reserve) << " > "
-        << gib(plan.device.capacity);
+    out << "does not fit: peak " << format_gib(m.peak) << " + reserve " << format_gib(plan.device.reserve) << " > "
+        << format_gib(plan.device.capacity);
     if (plan.device.cuda && plan.device.host_capacity > 0 && m.host > plan.device.host_capacity)
-      out << "; host " << gib(m.host) << " > RAM " << gib(plan.device.host_capacity);
+      out << "; host " << format_gib(m.host) << " > RAM " << format_gib(plan.device.host_capacity);
     out << "\n";
   }
   return out.str();
@@ -367,11 +370,11 @@ std::string refusal_message(const TrainPlan& plan, const std::vector<std::string
   std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.bytes > b.bytes; });
   std::string largest;
   for (size_t i = 0; i < std::min<size_t>(3, rows.size()); ++i)
-    largest += (i ? ", " : "") + rows[i].name + " " + gib(rows[i].bytes) + (rows[i].where == "host" ? " (host)" : "");
-  std::string text = "memory plan: peak " + gib(plan.memory.peak) + " (at " + plan.memory.peak_at + ") + reserve " +
-                     gib(plan.device.reserve) + " exceeds " + plan.device.name + "'s " + gib(plan.device.capacity);
+    largest += (i ? ", " : "") + rows[i].name + " " + format_gib(rows[i].bytes) + (rows[i].where == "host" ? " (host)" : "");
+  std::string text = "memory plan: peak " + format_gib(plan.memory.peak) + " (at " + plan.memory.peak_at + ") + reserve " +
+                     format_gib(plan.device.reserve) + " exceeds " + plan.device.name + "'s " + format_gib(plan.device.capacity);
   if (plan.device.cuda && plan.device.host_capacity > 0 && plan.memory.host > plan.device.host_capacity)
-    text += " (or host " + gib(plan.memory.host) + " exceeds RAM " + gib(plan.device.host_capacity) + ")";
+    text += " (or host " + format_gib(plan.memory.host) + " exceeds RAM " + format_gib(plan.device.host_capacity) + ")";
   text += "; largest: " + largest + "; ";
   if (fitting.empty()) {
     text += "no memory mode, checkpointing or micro-batch fits: use a device with more memory";
@@ -405,8 +408,8 @@ int run_train_command(const TrainCommand& command, const PlanTarget& target, boo
   if (check_memory) {
     const auto plan = plan_training(config, target);
     if (!plan.fits()) throw Error(refusal_message(plan, options_that_fit(config, plan)));
-    log::info("memory plan: peak {} (at {}) of {} on {}", gib(plan.memory.peak), plan.memory.peak_at,
-              gib(plan.device.capacity), plan.device.name);
+    log::info("memory plan: peak {} (at {}) of {} on {}", format_gib(plan.memory.peak), plan.memory.peak_at,
+              format_gib(plan.device.capacity), plan.device.name);
   }
   TrainOptions options;
   options.resume = command.resume;

@@ -90,6 +90,13 @@ PlanDevice this_machine_device(config::Device device);
 // kernels, cuda and auto plan CUDA's.
 PlanDevice named_device(config::Device device, uint64_t capacity);
 
+// Whether `plan` fits `device`: peak + reserve within the capacity and, on CUDA, the
+// host bytes (offload) within the RAM when that is known.
+bool plan_fits(const MemoryPlan& plan, const PlanDevice& device);
+
+// "12.55 GiB"
+std::string format_gib(uint64_t bytes);
+
 // Physical RAM of this machine (sysconf).
 uint64_t physical_memory_bytes();
 
