@@ -9,6 +9,7 @@
 #include <c10/util/Exception.h>
 
 #include "command_registry.h"
+#include "cream/config/suggest.h"
 #include "cream/util/error.h"
 #include "cream/util/log.h"
 
@@ -33,28 +34,12 @@ std::string first_line(const std::string& text) {
   return end == std::string::npos ? text : text.substr(0, end);
 }
 
-// Edits (insert, delete, replace, swap of neighbours) between two short words.
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
-  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
-  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
-  for (size_t i = 1; i <= a.size(); ++i)
-    for (size_t j = 1; j <= b.size(); ++j) {
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1] ? 1 : 0)});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-    }
-  return d[a.size()][b.size()];
-}
-
-// " (did you mean 'train'?)" for the nearest command within two edits, else "".
+// " (did you mean 'train'?)" for a plausible typo of a command, else "".
 std::string did_you_mean(const std::string& typed, const std::vector<cream::cli::CommandEntry>& entries) {
-  std::string best;
-  size_t best_distance = 3;
-  for (const auto& entry : entries) {
-    const size_t distance = edit_distance(typed, entry.name);
-    if (distance < best_distance) best = entry.name, best_distance = distance;
-  }
-  return best.empty() ? "" : " (did you mean '" + best + "'?)";
+  std::vector<std::string> names;
+  for (const auto& entry : entries) names.push_back(entry.name);
+  const auto best = cream::config::closest_match(typed, names);
+  return best ? " (did you mean '" + *best + "'?)" : "";
 }
 
 int fail(const std::string& message) {
