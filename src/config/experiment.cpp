@@ -84,6 +84,9 @@ void check_memory_mode(const ExperimentConfig& c, int world_size) {
   require(lean || !c.train.grad_accumulation, "train.grad_accumulation",
           "only applies with train.memory_mode bf16-sr or bf16-rtn, not " + name);
   if (mode != MemoryMode::step_in_backward) return;
+  require(world_size == 1, "train.memory_mode",
+          "step-in-backward updates each tensor inside backward, before the ranks' gradients are averaged: it runs "
+          "on one process only (with " + std::to_string(world_size) + " processes use bf16-sr, optionally dist.zero 1)");
   require(c.train.grad_clip == 0.0, "train.grad_clip",
           "step-in-backward updates each tensor as soon as its gradient is final, before a global norm exists: "
           "set train.grad_clip 0, or choose another train.memory_mode (bf16-sr clips)");
@@ -159,6 +162,7 @@ void ExperimentConfig::validate(int world_size) const {
     eval.validate();
     checkpoint.validate();
     log.validate();
+    dist.validate();
     check_rope_against_lengths(*this);
     check_training_combinations(*this, world_size);
     check_memory_mode(*this, world_size);

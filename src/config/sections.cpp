@@ -269,6 +269,13 @@ void CheckpointSection::validate() const {
   require_at_least(keep, 0, "checkpoint.keep", " (0 = keep all)");
 }
 
+void DistSection::validate() const {
+  require(zero == 0 || zero == 1, "dist.zero", "must be 0 (plain data parallel) or 1 (sharded AdamW state), got " +
+                                                   std::to_string(zero));
+  require_at_least(timeout_s, 1, "dist.timeout_s");
+  require_at_least(bucket_mb, 1, "dist.bucket_mb");
+}
+
 void LogSection::validate() const { require_at_least(every, 1, "log.every"); }
 
 }  // namespace cream::config

@@ -94,6 +94,9 @@ void check_lr(double lr) { CREAM_CHECK(std::isfinite(lr) && lr >= 0.0, "AdamW: l
 AdamW::AdamW(std::vector<NamedParameter> params, AdamWOptions options)
     : params_(std::move(params)), options_(options) {
   validate_options(options_);
+  CREAM_CHECK(options_.owned.empty() || options_.owned.size() == params_.size(),
+              "AdamW: ownership given for " + std::to_string(options_.owned.size()) + " of " +
+                  std::to_string(params_.size()) + " parameters");
   std::set<std::string> seen;
   moments_.reserve(params_.size());
   for (const auto& p : params_) {
@@ -104,8 +107,12 @@ AdamW::AdamW(std::vector<NamedParameter> params, AdamWOptions options)
     CREAM_CHECK(type == torch::kFloat32 || p.tensor.is_contiguous(),
                 "AdamW: bfloat16 parameter '" + p.name + "' must be contiguous");
     CREAM_CHECK(seen.insert(p.name).second, "AdamW: duplicate parameter name '" + p.name + "'");
-    moments_.push_back({torch::zeros_like(p.tensor, torch::MemoryFormat::Preserve),
-                        torch::zeros_like(p.tensor, torch::MemoryFormat::Preserve)});
+    if (owns(moments_.size())) {
+      moments_.push_back({torch::zeros_like(p.tensor, torch::MemoryFormat::Preserve),
+                          torch::zeros_like(p.tensor, torch::MemoryFormat::Preserve)});
+    } else {
+      moments_.push_back({});
+    }
     if (type == torch::kBFloat16 && options_.rounding == Rounding::stochastic && !generator_)
       generator_ = make_rounding_generator(p.tensor.device(), options_.rounding_seed);
   }
@@ -131,7 +138,7 @@ void AdamW::step(double lr, const std::vector<torch::Tensor>& grads) {
     return;
   }
   for (size_t i = 0; i < params_.size(); ++i) {
-    if (grads[i].defined()) update(i, grads[i], lr);
+    if (grads[i].defined() && owns(i)) update(i, grads[i], lr);
   }
 }
 
@@ -141,6 +148,7 @@ void AdamW::update(size_t index, const torch::Tensor& grad, double lr, const tor
   check_lr(lr);
   CREAM_CHECK(step_count_ > 0, "AdamW: update() before begin_step()");
   CREAM_CHECK(index < params_.size(), "AdamW: no parameter " + std::to_string(index));
+  if (!owns(index)) return;
   auto& p = params_[index].tensor;
   CREAM_CHECK(grad.defined() && grad.sizes() == p.sizes(),
               "AdamW: gradient of '" + params_[index].name + "' has shape " +
@@ -162,6 +170,7 @@ void AdamW::update_range(size_t index, int64_t start, int64_t end, const torch::
   check_lr(lr);
   CREAM_CHECK(step_count_ > 0, "AdamW: update_range() before begin_step()");
   CREAM_CHECK(index < params_.size(), "AdamW: no parameter " + std::to_string(index));
+  if (!owns(index)) return;
   auto& p = params_[index].tensor;
   CREAM_CHECK(p.scalar_type() == torch::kFloat32 && p.is_contiguous(),
               "AdamW: update_range() needs a contiguous float32 parameter ('" + params_[index].name + "')");
@@ -183,7 +192,7 @@ void AdamW::fused_cuda_step(double lr, const std::vector<torch::Tensor>& grads) 
   for (const bool decay : {true, false}) {
     std::vector<torch::Tensor> params, gradients, exp_avgs, exp_avg_sqs;
     for (size_t i = 0; i < params_.size(); ++i) {
-      if (!grads[i].defined() || params_[i].weight_decay != decay) continue;
+      if (!grads[i].defined() || !owns(i) || params_[i].weight_decay != decay) continue;
       params.push_back(params_[i].tensor);
       gradients.push_back(grads[i].to(torch::kFloat32));
       exp_avgs.push_back(moments_[i].exp_avg);
@@ -205,7 +214,8 @@ void AdamW::zero_grad() {
 
 uint64_t AdamW::moment_bytes() const {
   uint64_t bytes = 0;
-  for (const auto& m : moments_) bytes += m.exp_avg.nbytes() + m.exp_avg_sq.nbytes();
+  for (const auto& m : moments_)
+    if (m.exp_avg.defined()) bytes += m.exp_avg.nbytes() + m.exp_avg_sq.nbytes();
   return bytes;
 }
 
@@ -214,6 +224,7 @@ NamedTensors AdamW::state_tensors() const {
   state.reserve(2 + 2 * params_.size());
   state.emplace_back("step", torch::full({1}, step_count_, torch::TensorOptions().dtype(torch::kInt64)));
   for (size_t i = 0; i < params_.size(); ++i) {
+    if (!owns(i)) continue;
     state.emplace_back("exp_avg." + params_[i].name, moments_[i].exp_avg);
     state.emplace_back("exp_avg_sq." + params_[i].name, moments_[i].exp_avg_sq);
   }
@@ -242,8 +253,9 @@ bool AdamW::load_state(const NamedTensors& state) {
   const int64_t restored_step = step.item<int64_t>();
   CREAM_CHECK(restored_step >= 0, "optimizer state: tensor 'step' is negative");
   // Validate everything before modifying anything, so a bad file leaves us intact.
-  std::vector<std::pair<const torch::Tensor*, const torch::Tensor*>> sources;
-  for (const auto& p : params_) sources.emplace_back(&take("exp_avg." + p.name), &take("exp_avg_sq." + p.name));
+  std::vector<std::pair<const torch::Tensor*, const torch::Tensor*>> sources(params_.size(), {nullptr, nullptr});
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (owns(i)) sources[i] = {&take("exp_avg." + params_[i].name), &take("exp_avg_sq." + params_[i].name)};
   const torch::Tensor* rng = nullptr;
   if (by_name.count("rounding_rng") && generator_) {
     rng = &take("rounding_rng");
@@ -256,6 +268,7 @@ bool AdamW::load_state(const NamedTensors& state) {
                                                           : "no parameter of that name") + ")");
   }
   for (size_t i = 0; i < params_.size(); ++i) {
+    if (!owns(i)) continue;
     const auto& p = params_[i].tensor;
     for (const torch::Tensor* t : {sources[i].first, sources[i].second}) {
       CREAM_CHECK(t->defined() && t->scalar_type() == p.scalar_type() && t->sizes() == p.sizes(),
@@ -266,6 +279,7 @@ bool AdamW::load_state(const NamedTensors& state) {
   }
   torch::NoGradGuard no_grad;
   for (size_t i = 0; i < params_.size(); ++i) {
+    if (!owns(i)) continue;
     moments_[i].exp_avg.copy_(*sources[i].first);
     moments_[i].exp_avg_sq.copy_(*sources[i].second);
   }

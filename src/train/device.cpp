@@ -12,12 +12,17 @@
 namespace cream::train {
 
 int local_rank() {
-  const char* text = std::getenv("LOCAL_RANK");
+  const char* name = "LOCAL_RANK";
+  const char* text = std::getenv(name);
+  if (text == nullptr || *text == '\0') {
+    name = "SLURM_LOCALID";  // srun without torchrun
+    text = std::getenv(name);
+  }
   if (text == nullptr || *text == '\0') return 0;
   char* end = nullptr;
   const long value = std::strtol(text, &end, 10);
   CREAM_CHECK(end != text && *end == '\0' && value >= 0 && value < 1 << 20,
-              std::string("LOCAL_RANK: expected a non-negative integer, got \"") + text + "\"");
+              std::string(name) + ": expected a non-negative integer, got \"" + text + "\"");
   return static_cast<int>(value);
 }
 

@@ -110,6 +110,13 @@ class LeanState : public ModeState {
     return bytes;
   }
 
+  std::vector<torch::Tensor> gradients_to_sum() override {
+    CREAM_CHECK(grad_mode_ != GradMode::in_backward, "train.memory_mode: step-in-backward runs on one process only");
+    if (grad_mode_ == GradMode::accumulate_bf16) return defined_grads(params_);
+    touched_.assign(params_.size(), true);  // every rank updates every tensor alike
+    return accumulators_;
+  }
+
   std::vector<torch::Tensor> gradient_sums() const override {
     if (grad_mode_ == GradMode::accumulate_fp32) return touched_accumulators();
     std::vector<torch::Tensor> grads;

@@ -27,6 +27,20 @@ class MastersState : public ModeState {
     return clip_grad_norm(clipped_, max_norm);
   }
 
+  std::vector<torch::Tensor> gradients_to_sum() override {
+    if (mixed_) copy_grads_to_masters();
+    return defined_grads(clipped_);
+  }
+
+  void refresh_compute(const std::vector<bool>& received) override {
+    if (!mixed_) return;
+    torch::NoGradGuard no_grad;
+    auto targets = compute_->parameters();
+    const auto sources = master_->parameters();
+    for (size_t i = 0; i < targets.size(); ++i)
+      if (received[i]) targets[i].copy_(sources[i]);
+  }
+
   void step(double lr) override {
     optimizer_->step(lr);
     optimizer_->zero_grad();

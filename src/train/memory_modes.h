@@ -26,6 +26,13 @@ class ModeState {
   // The step's summed gradients (aliases), as step() consumes them; empty where the mode
   // has no such tensors to show (see TrainingState::gradient_sums).
   virtual std::vector<torch::Tensor> gradient_sums() const { return {}; }
+  // Several processes: the step's summed gradients, one per parameter in module order,
+  // every one defined (zeros where backward gave none), for the all-reduce before
+  // clip_gradients(). Aliases of the buffers the update reads.
+  virtual std::vector<torch::Tensor> gradients_to_sum() = 0;
+  // ZeRO-1, after step(): parameters not owned here got their new values broadcast
+  // into checkpoint_weights(); bring the compute copy (if separate) up to date.
+  virtual void refresh_compute(const std::vector<bool>& received) {}
   // The optimizer whose state checkpoints hold.
   virtual AdamW& optimizer() = 0;
   virtual const AdamW& optimizer() const = 0;
@@ -50,5 +57,7 @@ model::LlamaForCausalLM copy_model(const model::LlamaForCausalLMImpl& like, cons
 void copy_weights(const model::LlamaForCausalLMImpl& source, model::LlamaForCausalLMImpl& target);
 uint64_t parameter_bytes(const model::LlamaForCausalLMImpl& model);
 uint64_t parameter_count(const model::LlamaForCausalLMImpl& model);
+// p.grad() of each parameter, a zero gradient created where there is none.
+std::vector<torch::Tensor> defined_grads(const std::vector<torch::Tensor>& params);
 
 }  // namespace cream::train::detail

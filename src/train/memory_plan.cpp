@@ -251,7 +251,44 @@ uint64_t bytes_of(double value) { return value <= 0 ? 0 : static_cast<uint64_t>(
 
 }  // namespace
 
+// Every rank's whole state (no ZeRO split): planned_state_bytes() then shards the moments.
+StateBytes planned_unsharded_state_bytes(const model::LlamaConfig& model, const MemorySettings& s);
+
+double heaviest_shard_fraction(const model::LlamaConfig& model, int64_t shards) {
+  if (shards <= 1) return 1.0;
+  const int64_t h = model.hidden_size, q = model.num_attention_heads * model.head_dim,
+                kv = model.num_key_value_heads * model.head_dim, i = model.intermediate_size;
+  std::vector<int64_t> numels{model.vocab_size * h};
+  for (int64_t layer = 0; layer < model.num_hidden_layers; ++layer) {
+    for (const int64_t n : {q * h, kv * h, kv * h, h * q, i * h, i * h, h * i, h, h}) numels.push_back(n);
+    if (model.attention_bias)
+      for (const int64_t n : {q, kv, kv}) numels.push_back(n);
+  }
+  numels.push_back(h);
+  if (!model.tie_word_embeddings) numels.push_back(model.vocab_size * h);
+  const auto owners = shard_owners(numels, static_cast<int>(shards));
+  std::vector<int64_t> load(static_cast<size_t>(shards), 0);
+  int64_t total = 0;
+  for (size_t k = 0; k < numels.size(); ++k) {
+    load[owners[k]] += numels[k];
+    total += numels[k];
+  }
+  return static_cast<double>(*std::max_element(load.begin(), load.end())) / static_cast<double>(total);
+}
+
 StateBytes planned_state_bytes(const model::LlamaConfig& model, const MemorySettings& s) {
+  auto bytes = planned_unsharded_state_bytes(model, s);
+  if (s.optimizer_shards > 1) {
+    const double share = heaviest_shard_fraction(model, s.optimizer_shards);
+    const bool host_moments = s.mode == MemoryMode::offload;
+    if (host_moments) bytes.host -= bytes.optimizer;
+    bytes.optimizer = static_cast<uint64_t>(static_cast<double>(bytes.optimizer) * share + 0.5);
+    if (host_moments) bytes.host += bytes.optimizer;
+  }
+  return bytes;
+}
+
+StateBytes planned_unsharded_state_bytes(const model::LlamaConfig& model, const MemorySettings& s) {
   const auto p = static_cast<uint64_t>(model.num_parameters());
   const bool mixed = s.dtype == config::Dtype::bf16;
   StateBytes bytes;

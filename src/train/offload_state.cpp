@@ -60,6 +60,15 @@ class OffloadState : public ModeState {
     coefficient_ = 1.0;
   }
 
+  std::vector<torch::Tensor> gradients_to_sum() override { return defined_grads(compute_params_); }
+
+  void refresh_compute(const std::vector<bool>& received) override {
+    torch::NoGradGuard no_grad;
+    const auto masters = masters_->parameters();
+    for (size_t i = 0; i < compute_params_.size(); ++i)
+      if (received[i]) compute_params_[i].copy_(masters[i]);
+  }
+
   NamedTensors checkpoint_weights() const override { return detached_parameters(*masters_); }
 
   StateBytes allocated_bytes() const override {

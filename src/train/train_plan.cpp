@@ -15,6 +15,7 @@
 #include "cream/train/memory_plan.h"
 #include "cream/train/rope_setup.h"
 #include "cream/train/trainer.h"
+#include "cream/dist/launch.h"
 #include "cream/util/error.h"
 #include "cream/util/log.h"
 
@@ -88,6 +89,7 @@ MemorySettings memory_settings(const config::ExperimentConfig& config, int world
   s.checkpointing = config.train.activation_checkpointing;
   s.checkpointing_stride = config.train.activation_checkpointing_stride;
   s.cuda = cuda;
+  s.optimizer_shards = config.dist.zero == 1 ? world_size : 1;
   return s;
 }
 
@@ -302,7 +304,8 @@ std::vector<Row> memory_rows(const TrainPlan& plan) {
       {"weights", m.state.weights, device, bf16_weights ? "bf16 compute weights" : "float32 weights"},
       {"gradients", m.state.gradients, device, gradient_note(s)},
       {"optimizer states", m.state.optimizer, offload ? host : device,
-       bf16_moments ? "AdamW moments, bf16" : "AdamW moments, float32"},
+       std::string(bf16_moments ? "AdamW moments, bf16" : "AdamW moments, float32") +
+           (s.optimizer_shards > 1 ? ", this rank's ZeRO-1 share of " + std::to_string(s.optimizer_shards) : "")},
       {"masters", m.state.masters, offload ? host : device, m.state.masters ? "float32 master weights" : "none"},
   };
   if (m.state.staging > 0) rows.push_back({"staging", m.state.staging, "host", "pinned bf16 copy buffers"});
@@ -390,8 +393,11 @@ std::string refusal_message(const TrainPlan& plan, const std::vector<std::string
 int run_train_command(const TrainCommand& command, const PlanTarget& target, bool check_memory, std::ostream& out) {
   CREAM_CHECK(target.world_size >= 1, "--world-size: must be >= 1");
   CREAM_CHECK(command.dry_run || target.world_size == 1,
-              "--world-size: only with --dry-run (cream train runs one process; the plan is per process)");
-  const auto config = config::load_experiment(command.config_path, command.overrides, target.world_size);
+              "--world-size: only with --dry-run (a real run takes its world size from the launcher: torchrun, srun)");
+  // A real run of several processes: WORLD_SIZE (or SLURM_NTASKS) sets the accumulation.
+  PlanTarget run_target = target;
+  if (!command.dry_run) run_target.world_size = dist::read_launch_env().world_size;
+  const auto config = config::load_experiment(command.config_path, command.overrides, run_target.world_size);
   if (command.dry_run) {
     for (const auto& warning : config.warnings()) log::warn("config: {}", warning);
     const auto plan = plan_training(config, target);
@@ -406,7 +412,7 @@ int run_train_command(const TrainCommand& command, const PlanTarget& target, boo
     return 0;
   }
   if (check_memory) {
-    const auto plan = plan_training(config, target);
+    const auto plan = plan_training(config, run_target);
     if (!plan.fits()) throw Error(refusal_message(plan, options_that_fit(config, plan)));
     log::info("memory plan: peak {} (at {}) of {} on {}", format_gib(plan.memory.peak), plan.memory.peak_at,
               format_gib(plan.device.capacity), plan.device.name);

@@ -12,6 +12,8 @@
 #include <torch/cuda.h>
 
 #include "cream/data/token_dataset.h"
+#include "cream/dist/launch.h"
+#include "cream/dist/process_group.h"
 #include "cream/data/window_loader.h"
 #include "cream/io/checkpoint_folder.h"
 #include "cream/io/tokenizer.h"
@@ -24,6 +26,7 @@
 #include "cream/train/grad.h"
 #include "cream/train/metrics.h"
 #include "cream/train/progress.h"
+#include "cream/train/rank_checkpoint.h"
 #include "cream/train/rope_setup.h"
 #include "cream/train/schedule.h"
 #include "cream/train/signals.h"
@@ -91,8 +94,10 @@ bool decays(const std::string& name) {
   return !bias && name.find("norm") == std::string::npos;
 }
 
-TrainingStateOptions training_state_options(const config::ExperimentConfig& config) {
+TrainingStateOptions training_state_options(const config::ExperimentConfig& config, dist::ProcessGroup* group) {
   TrainingStateOptions options;
+  options.group = group;
+  options.shard_optimizer = group && config.dist.zero == 1;
   options.mode = *config.train.memory_mode;
   options.accumulation = config.train.grad_accumulation.value_or(config::GradAccumulation::fp32);
   options.adamw.beta1 = config.optim.betas[0];
@@ -149,6 +154,13 @@ struct Trainer::Impl {
   std::unique_ptr<util::FolderLock> run_lock;
   bool created_run_dir = false;
   int64_t step = 0;
+  // Several processes (torchrun, srun): the group, else null and rank 0 of 1.
+  dist::LaunchEnv launch;
+  std::unique_ptr<dist::ProcessGroup> group;
+
+  int rank() const { return launch.rank; }
+  int world_size() const { return launch.world_size; }
+  bool is_root() const { return launch.rank == 0; }
 
   Impl(config::ExperimentConfig cfg, TrainOptions opts, TrainHooks hks)
       : config(std::move(cfg)), options(opts), hooks(std::move(hks)) {}
@@ -157,8 +169,16 @@ struct Trainer::Impl {
 
   void setup() {
     set_thread_count(config.model.threads);
+    launch = dist::read_launch_env();
+    if (launch.distributed()) log::set_process_label("rank " + std::to_string(rank()), !is_root());
     device = select_device(config.model.device);
     configure_cuda_math(device);
+    if (launch.distributed()) {
+      dist::GroupOptions options;
+      options.timeout = std::chrono::seconds(config.dist.timeout_s);
+      options.bucket_bytes = config.dist.bucket_mb << 20;
+      group = std::make_unique<dist::ProcessGroup>(launch, device, options);
+    }
     run_dir = config.checkpoint.output_dir;
     for (const auto& warning : config.warnings()) log::warn("config: {}", warning);
     CREAM_CHECK(!config.data.train.empty(), config.source + ": data.train: required to train");
@@ -180,6 +200,7 @@ struct Trainer::Impl {
     schedule = std::make_unique<LrSchedule>(schedule_options(config));
     if (checkpoint) restore_trainer_state(checkpoint->path);
 
+    if (!is_root()) return;  // rank 0 writes the run folder's config and metrics
     fs::create_directories(run_dir);
     config::write_resolved_config(config, run_dir);
     log::info("resolved config ({}):\n{}", (run_dir / config::kResolvedConfigName).string(), config::to_yaml(config));
@@ -192,6 +213,7 @@ struct Trainer::Impl {
   // One run per folder: the lock is taken before anything in it is read or written, and
   // held until the trainer goes away (the kernel drops it if the process is killed).
   void lock_run_folder() {
+    if (!is_root()) return;  // rank 0 holds the lock for the whole run
     created_run_dir = !fs::exists(run_dir);
     fs::create_directories(run_dir);
     run_lock = std::make_unique<util::FolderLock>(run_dir, "checkpoint.output_dir");
@@ -211,10 +233,14 @@ struct Trainer::Impl {
     train_data = std::make_unique<data::TokenDataset>(config.data.train);
     check_data(*train_data);
     sampler = std::make_unique<positions::Sampler>(config.positions.sampler_options());
-    sampler_rng = positions::sampler_stream(static_cast<uint64_t>(config.train.seed), 0);
-    loader = std::make_unique<data::WindowLoader>(
-        *train_data, loader_options(config, config.positions.target_length, sampler->min_window_length(),
-                                    static_cast<uint64_t>(config.train.seed), true));
+    // Each rank draws positions from its own stream and reads every world_size-th window.
+    sampler_rng = positions::sampler_stream(static_cast<uint64_t>(config.train.seed), static_cast<uint64_t>(rank()));
+    auto options = loader_options(config, config.positions.target_length, sampler->min_window_length(),
+                                  static_cast<uint64_t>(config.train.seed), true);
+    options.rank = rank();
+    options.world_size = world_size();
+    options.log_plan = is_root();
+    loader = std::make_unique<data::WindowLoader>(*train_data, options);
     if (!config.data.valid.empty()) {
       valid_data = std::make_unique<data::TokenDataset>(config.data.valid);
       check_data(*valid_data);
@@ -275,7 +301,7 @@ struct Trainer::Impl {
       model::initialize_weights(*model, static_cast<uint64_t>(config.train.seed));
     }
     state = std::make_unique<TrainingState>(std::move(model), config.model.dtype, device,
-                                            training_state_options(config), decays);
+                                            training_state_options(config, group.get()), decays);
     compute = state->compute();
     compute->model->activation_checkpointing = config.train.activation_checkpointing;
     compute->model->activation_checkpointing_stride = config.train.activation_checkpointing_stride;
@@ -302,10 +328,16 @@ struct Trainer::Impl {
   }
 
   void restore_trainer_state(const fs::path& folder) {
-    const auto saved = read_trainer_state(folder);
+    const auto written_by = read_trainer_state(folder).world_size;
+    CREAM_CHECK(written_by == world_size(),
+                folder.string() + ": written by " + std::to_string(written_by) + " process(es), resumed by " +
+                    std::to_string(world_size()) + ": each rank's data share and position stream continue only "
+                    "with the same world size (or start a new run with model.path: " + folder.string() + ")");
+    const auto saved = read_trainer_state(folder, rank());
     const auto optimizer_file = folder / kOptimizerStateFile;
     try {
-      state->load_optimizer_state(read_optimizer_tensors(folder));
+      // Plain data parallel ranks must round alike: all take rank 0's generator.
+      state->load_optimizer_state(read_optimizer_for_rank(folder, config.dist.zero == 1 ? rank() : 0));
     } catch (const Error& e) {
       throw Error(optimizer_file.string() + ": " + e.what());
     }
@@ -321,6 +353,7 @@ struct Trainer::Impl {
   TrainerState trainer_state() const {
     TrainerState state;
     state.step = step;
+    state.world_size = world_size();
     state.sampler_rng = sampler_rng.state_string();
     state.sampler_draws = sampler->draws();
     state.sampler_batch_branch = sampler->batch_branch();
@@ -329,16 +362,46 @@ struct Trainer::Impl {
     return state;
   }
 
+  // The model folder and the run's config: rank 0's part of a checkpoint.
+  void write_model_files(const fs::path& folder) const {
+    util::write_file_atomic(folder / "config.json", model_config.to_json().dump(2) + "\n");
+    io::write_checkpoint(folder, named_tensor_sources(state->checkpoint_weights()));
+    if (tokenizer) fs::copy_file(tokenizer->path(), folder / "tokenizer.model");
+    config::write_resolved_config(config, folder);
+  }
+
+  // Each rank's own part: its trainer state and, sharded, its optimizer shard (plain
+  // data parallel: every rank holds the same state, rank 0 writes it).
+  void write_rank_files(const fs::path& folder, const TrainerState& progress) const {
+    write_trainer_state(folder, progress, rank());
+    if (group && config.dist.zero == 1) {
+      write_optimizer_file(folder / optimizer_shard_file(rank(), world_size()), state->optimizer_state());
+    } else if (is_root()) {
+      write_optimizer_tensors(folder, state->optimizer_state());
+    }
+  }
+
+  TrainResult train_steps(Trainer& trainer);  // Trainer::train()'s loop
+
   fs::path save_checkpoint() {
     const auto progress = trainer_state();
-    const auto path = save_checkpoint_atomic(run_dir, step, [&](const fs::path& folder) {
-      util::write_file_atomic(folder / "config.json", model_config.to_json().dump(2) + "\n");
-      io::write_checkpoint(folder, named_tensor_sources(state->checkpoint_weights()));
-      if (tokenizer) fs::copy_file(tokenizer->path(), folder / "tokenizer.model");
-      write_optimizer_tensors(folder, state->optimizer_state());
-      write_trainer_state(folder, progress);
-      config::write_resolved_config(config, folder);
-    });
+    fs::path path;
+    if (!group) {
+      path = save_checkpoint_atomic(run_dir, step, [&](const fs::path& folder) {
+        write_model_files(folder);
+        write_rank_files(folder, progress);
+      });
+    } else {
+      RankFiles files;
+      files.write_root = [&](const fs::path& folder) { write_model_files(folder); };
+      files.write_rank = [&](const fs::path& folder) { write_rank_files(folder, progress); };
+      for (int r = 0; r < world_size(); ++r) {
+        files.expected.push_back(trainer_state_file(r));
+        if (config.dist.zero == 1) files.expected.push_back(optimizer_shard_file(r, world_size()));
+      }
+      path = save_checkpoint_across_ranks(*group, run_dir, step, files);
+      if (!is_root()) return path;
+    }
     const auto pruned = prune_checkpoints(run_dir, static_cast<int>(config.checkpoint.keep));
     log::info("checkpoint {}{}", path.string(), pruned.empty() ? "" : " (older ones pruned)");
     return path;
@@ -349,7 +412,8 @@ Trainer::Trainer(config::ExperimentConfig config, TrainOptions options, TrainHoo
     : impl_(std::make_unique<Impl>(std::move(config), options, std::move(hooks))) {
   try {
     impl_->setup();
-  } catch (...) {
+  } catch (const std::exception& e) {
+    if (impl_->group) impl_->group->report_failure(e.what());
     impl_->discard_created_run_dir();
     throw;
   }
@@ -378,23 +442,30 @@ EvalRecord Trainer::evaluate(int64_t length) {
   data::WindowLoader windows(*s.valid_data, options);
   const int64_t wanted = s.config.eval.batches * s.config.train.micro_batch;
   const int64_t count = std::min<int64_t>(wanted, static_cast<int64_t>(windows.windows_per_epoch()));
-  double loss_sum = 0.0;
-  int64_t labels = 0;
-  for (int64_t done = 0; done < count;) {
-    const int64_t batch = std::min<int64_t>(s.config.train.micro_batch, count - done);
-    std::vector<std::vector<int64_t>> tokens, positions;
-    for (int64_t b = 0; b < batch; ++b) {
-      const auto window = windows.next();
-      tokens.emplace_back(window.tokens.begin(), window.tokens.end());
-      positions.emplace_back(static_cast<size_t>(length));
-      for (int64_t p = 0; p < length; ++p) positions.back()[p] = p;
-    }
+  // Several processes: rank r scores windows r, r + W, ...; the sums meet in one all-reduce.
+  auto totals = torch::zeros({2}, torch::TensorOptions().dtype(torch::kFloat64).device(s.device));
+  std::vector<std::vector<int64_t>> tokens, positions;
+  auto score = [&] {
     const auto ids = stack_rows(tokens, s.device);
     const auto loss = s.compute->loss_sum(ids, stack_rows(positions, s.device), ids);
-    loss_sum += loss.sum.item<double>();
-    labels += loss.count.item<int64_t>();
-    done += batch;
+    totals[0] += loss.sum.to(torch::kFloat64);
+    totals[1] += loss.count.to(torch::kFloat64);
+    tokens.clear();
+    positions.clear();
+  };
+  for (int64_t index = 0; index < count; ++index) {
+    const auto window = windows.next();
+    if (index % s.world_size() != s.rank()) continue;
+    tokens.emplace_back(window.tokens.begin(), window.tokens.end());
+    positions.emplace_back(static_cast<size_t>(length));
+    for (int64_t p = 0; p < length; ++p) positions.back()[p] = p;
+    if (static_cast<int64_t>(tokens.size()) == s.config.train.micro_batch) score();
   }
+  if (!tokens.empty()) score();
+  if (s.group) s.group->all_reduce_sum(totals);
+  const auto host = totals.cpu();
+  const double loss_sum = host[0].item<double>();
+  const auto labels = static_cast<int64_t>(host[1].item<double>());
   EvalRecord record;
   record.step = s.step;
   record.length = length;
@@ -405,16 +476,29 @@ EvalRecord Trainer::evaluate(int64_t length) {
 }
 
 TrainResult Trainer::train() {
-  auto& s = *impl_;
+  try {
+    return impl_->train_steps(*this);
+  } catch (const std::exception& e) {
+    // The other ranks learn why this one stops (they are waiting in a collective).
+    if (impl_->group) impl_->group->report_failure(e.what());
+    throw;
+  }
+}
+
+TrainResult Trainer::Impl::train_steps(Trainer& trainer) {
+  auto& s = *this;
   StopSignalGuard stop_guard;
   TrainResult result;
   result.start_step = s.step;
   const int64_t total = s.config.train.steps;
-  const int64_t accumulation = s.config.accumulation_steps();
+  const int64_t accumulation = s.config.accumulation_steps(s.world_size());
   const int64_t micro_batch = s.config.train.micro_batch;
   const int64_t sequence_length = s.sampler->sequence_length();
-  const int64_t labels_per_step = accumulation * micro_batch * (sequence_length - 1);
-  const int64_t tokens_per_step = accumulation * micro_batch * sequence_length;
+  // Over all ranks: each rank's backward divides by the global count, so the summed
+  // gradients are the token-weighted mean of the whole global batch.
+  const int64_t sequences_per_step = accumulation * micro_batch * s.world_size();
+  const int64_t labels_per_step = sequences_per_step * (sequence_length - 1);
+  const int64_t tokens_per_step = sequences_per_step * sequence_length;
   const bool step_in_backward = s.memory_mode() == config::MemoryMode::step_in_backward;
   BatchSource source{*s.loader, *s.sampler, s.sampler_rng, s.model_config.vocab_size};
   EtaEstimator eta;
@@ -438,8 +522,14 @@ TrainResult Trainer::train() {
       loss_total.add_(loss.sum.detach());
     }
     if (s.hooks.after_backward) s.hooks.after_backward(s.step, *s.compute);
+    // The loss and a stop signal (any rank's) are summed over the ranks, so every rank
+    // logs the same loss and takes the same decisions.
+    auto totals = torch::stack({loss_total, torch::full({}, stop_requested() ? 1.0 : 0.0, loss_total.options())});
+    if (s.group) s.group->all_reduce_sum(totals);
     const double norm = s.state->clip_gradients(s.config.train.grad_clip);
-    const double loss = loss_total.item<double>() / static_cast<double>(labels_per_step);
+    const auto host_totals = totals.cpu();
+    const double loss = host_totals[0].item<double>() / static_cast<double>(labels_per_step);
+    const bool stop_now = host_totals[1].item<double>() > 0.0;
 
     // Stop before the update: the last checkpoint stays the last good state. (In
     // step-in-backward the update already ran, with non-finite tensors masked: the step
@@ -466,7 +556,7 @@ TrainResult Trainer::train() {
                           (s.step % s.config.eval.every == 0 || s.step == total);
     if (eval_now) {
       for (const int64_t length : s.config.eval.lengths) {
-        const auto record = evaluate(length);
+        const auto record = trainer.evaluate(length);
         result.evals.push_back(record);
         metrics.extra["eval_loss_" + std::to_string(length)] = record.loss;
         metrics.extra["eval_ppl_" + std::to_string(length)] = record.perplexity;
@@ -477,7 +567,7 @@ TrainResult Trainer::train() {
     if (s.step % s.config.log.every == 0 || s.step == total || eval_now) {
       metrics.tokens_per_s =
           train_seconds_since_log > 0 ? static_cast<double>(tokens_since_log) / train_seconds_since_log : 0.0;
-      s.metrics->append(metrics);
+      if (s.metrics) s.metrics->append(metrics);
       log::info("{}", format_progress_line({s.step, total, loss, lr, metrics.tokens_per_s, eta.eta_seconds(total - s.step)}));
       train_seconds_since_log = 0.0;
       tokens_since_log = 0;
@@ -485,14 +575,17 @@ TrainResult Trainer::train() {
 
     saved_this_step = (s.config.checkpoint.every > 0 && s.step % s.config.checkpoint.every == 0) || s.step == total;
     if (saved_this_step) result.last_checkpoint = s.save_checkpoint();
-    if (stop_requested()) {
-      log::info("signal {}: stopping after step {}", stop_signal(), s.step);
+    if (stop_now) {
+      log::info("{}: stopping after step {}",
+                stop_requested() ? "signal " + std::to_string(stop_signal()) : std::string("another rank's signal"),
+                s.step);
       if (!saved_this_step) result.last_checkpoint = s.save_checkpoint();
       result.stopped_by_signal = true;
       break;
     }
   }
   result.final_step = s.step;
+  if (s.group) s.group->finish();
   return result;
 }
 

@@ -47,6 +47,7 @@ io::DType io_dtype_of(const torch::Tensor& tensor, const std::string& name) {
 nlohmann::json TrainerState::to_json() const {
   return {{"format_version", kTrainerStateVersion},
           {"step", step},
+          {"world_size", world_size},
           {"sampler_rng", sampler_rng},
           {"sampler_draws", sampler_draws},
           {"sampler_batch_branch", positions::branch_name(sampler_batch_branch)},
@@ -63,6 +64,8 @@ TrainerState TrainerState::from_json(const nlohmann::json& json, const std::stri
   TrainerState state;
   state.step = required<int64_t>(json, "step", source);
   CREAM_CHECK(state.step >= 0, source + ": step must be >= 0");
+  state.world_size = json.contains("world_size") ? required<int>(json, "world_size", source) : 1;
+  CREAM_CHECK(state.world_size >= 1, source + ": world_size must be >= 1");
   state.sampler_rng = required<std::string>(json, "sampler_rng", source);
   state.sampler_draws = required<int64_t>(json, "sampler_draws", source);
   state.sampler_batch_branch = parse_branch(required<std::string>(json, "sampler_batch_branch", source), source);
@@ -72,12 +75,20 @@ TrainerState TrainerState::from_json(const nlohmann::json& json, const std::stri
   return state;
 }
 
-void write_trainer_state(const fs::path& folder, const TrainerState& state) {
-  util::write_file_atomic(folder / kTrainerStateFile, state.to_json().dump(2) + "\n");
+std::string trainer_state_file(int rank) {
+  return rank == 0 ? kTrainerStateFile : "trainer_state.rank-" + std::to_string(rank) + ".json";
 }
 
-TrainerState read_trainer_state(const fs::path& folder) {
-  const auto path = folder / kTrainerStateFile;
+std::string optimizer_shard_file(int rank, int world_size) {
+  return "optimizer.rank-" + std::to_string(rank) + "-of-" + std::to_string(world_size) + ".safetensors";
+}
+
+void write_trainer_state(const fs::path& folder, const TrainerState& state, int rank) {
+  util::write_file_atomic(folder / trainer_state_file(rank), state.to_json().dump(2) + "\n");
+}
+
+TrainerState read_trainer_state(const fs::path& folder, int rank) {
+  const auto path = folder / trainer_state_file(rank);
   nlohmann::json json;
   try {
     json = nlohmann::json::parse(util::read_text_file(path));
@@ -105,11 +116,17 @@ std::vector<io::TensorSource> named_tensor_sources(const NamedTensors& tensors) 
 }
 
 void write_optimizer_tensors(const fs::path& folder, const NamedTensors& state) {
-  io::write_safetensors_file(folder / kOptimizerStateFile, named_tensor_sources(state));
+  write_optimizer_file(folder / kOptimizerStateFile, state);
 }
 
-NamedTensors read_optimizer_tensors(const fs::path& folder) {
-  const io::SafetensorsFile file(folder / kOptimizerStateFile);
+void write_optimizer_file(const fs::path& path, const NamedTensors& state) {
+  io::write_safetensors_file(path, named_tensor_sources(state));
+}
+
+NamedTensors read_optimizer_tensors(const fs::path& folder) { return read_optimizer_file(folder / kOptimizerStateFile); }
+
+NamedTensors read_optimizer_file(const fs::path& path) {
+  const io::SafetensorsFile file(path);
   NamedTensors state;
   for (const auto& info : file.tensors()) {
     std::optional<torch::ScalarType> type;

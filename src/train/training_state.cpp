@@ -2,7 +2,9 @@
 // optimizer states written in another mode.
 #include "cream/train/training_state.h"
 
+#include <algorithm>
 #include <map>
+#include <set>
 
 #include "cream/util/error.h"
 #include "cream/util/log.h"
@@ -42,6 +44,15 @@ uint64_t parameter_bytes(const model::LlamaForCausalLMImpl& model) {
   uint64_t bytes = 0;
   for (const auto& p : model.parameters()) bytes += p.nbytes();
   return bytes;
+}
+
+std::vector<torch::Tensor> defined_grads(const std::vector<torch::Tensor>& params) {
+  std::vector<torch::Tensor> grads;
+  for (const auto& p : params) {
+    if (!p.grad().defined()) const_cast<torch::Tensor&>(p).mutable_grad() = torch::zeros_like(p);
+    grads.push_back(p.grad());
+  }
+  return grads;
 }
 
 uint64_t parameter_count(const model::LlamaForCausalLMImpl& model) {
@@ -104,6 +115,22 @@ NamedTensors conform_state(const NamedTensors& state, const AdamW& optimizer, co
   return out;
 }
 
+// ZeRO-1: the moments of the tensors this rank owns (a whole or merged state holds all).
+NamedTensors owned_part(const NamedTensors& state, const AdamW& optimizer) {
+  const auto& owned = optimizer.options().owned;
+  if (owned.empty()) return state;
+  std::set<std::string> others;
+  for (size_t i = 0; i < owned.size(); ++i)
+    if (!owned[i]) others.insert(optimizer.params()[i].name);
+  NamedTensors out;
+  for (const auto& [name, tensor] : state) {
+    const auto dot = name.find('.');
+    if (is_moment(name) && others.count(name.substr(dot + 1))) continue;
+    out.emplace_back(name, tensor);
+  }
+  return out;
+}
+
 }  // namespace
 
 torch::TensorOptions held_weight_options(config::MemoryMode mode, config::Dtype dtype, const torch::Device& device) {
@@ -120,9 +147,44 @@ torch::ScalarType checkpoint_weight_dtype(config::MemoryMode mode) {
                                                                                            : torch::kBFloat16;
 }
 
+std::vector<int> shard_owners(const std::vector<int64_t>& numels, int world_size) {
+  std::vector<size_t> order(numels.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return numels[a] > numels[b]; });
+  std::vector<int64_t> load(static_cast<size_t>(world_size), 0);
+  std::vector<int> owners(numels.size(), 0);
+  for (const size_t i : order) {
+    const auto lightest = std::min_element(load.begin(), load.end()) - load.begin();
+    owners[i] = static_cast<int>(lightest);
+    load[lightest] += numels[i];
+  }
+  return owners;
+}
+
 struct TrainingState::Impl {
   TrainingStateOptions options;
   std::unique_ptr<detail::ModeState> mode;
+  std::vector<int> owners;  // ZeRO-1: the rank that updates each parameter
+
+  bool sharded() const { return !owners.empty(); }
+
+  void sum_gradients_over_ranks() {
+    if (!options.group) return;
+    options.group->all_reduce_sum(mode->gradients_to_sum());
+  }
+
+  // ZeRO-1: every tensor's new value goes out from its owner.
+  void broadcast_updates() {
+    if (!sharded()) return;
+    const auto weights = mode->checkpoint_weights();
+    std::vector<bool> received(weights.size(), false);
+    const int rank = options.group->rank();
+    for (size_t i = 0; i < weights.size(); ++i) {
+      options.group->broadcast(weights[i].second, owners[i]);
+      received[i] = owners[i] != rank;
+    }
+    mode->refresh_compute(received);
+  }
 };
 
 TrainingState::TrainingState(model::LlamaForCausalLM held, config::Dtype dtype, const torch::Device& device,
@@ -139,6 +201,15 @@ TrainingState::TrainingState(model::LlamaForCausalLM held, config::Dtype dtype, 
                   type_name(first.scalar_type()) + " on " + first.device().str());
   options.adamw.rounding = options.mode == config::MemoryMode::bf16_rtn ? Rounding::nearest : Rounding::stochastic;
   options.adamw.rounding_seed = options.seed;
+  if (options.group && options.shard_optimizer) {
+    std::vector<int64_t> numels;
+    for (const auto& p : held->parameters()) numels.push_back(p.numel());
+    impl_->owners = shard_owners(numels, options.group->world_size());
+    options.adamw.owned.clear();
+    for (const int owner : impl_->owners) options.adamw.owned.push_back(owner == options.group->rank());
+  }
+  CREAM_CHECK(!options.group || options.mode != config::MemoryMode::step_in_backward,
+              "train.memory_mode: step-in-backward runs on one process only");
   impl_->options = options;
   switch (options.mode) {
     case config::MemoryMode::fp32_masters:
@@ -157,8 +228,15 @@ TrainingState::~TrainingState() = default;
 model::LlamaForCausalLM TrainingState::compute() const { return impl_->mode->compute(); }
 const TrainingStateOptions& TrainingState::options() const { return impl_->options; }
 void TrainingState::begin_step(double lr) { impl_->mode->begin_step(lr); }
-double TrainingState::clip_gradients(double max_norm) { return impl_->mode->clip_gradients(max_norm); }
-void TrainingState::step(double lr) { impl_->mode->step(lr); }
+double TrainingState::clip_gradients(double max_norm) {
+  impl_->sum_gradients_over_ranks();
+  return impl_->mode->clip_gradients(max_norm);
+}
+
+void TrainingState::step(double lr) {
+  impl_->mode->step(lr);
+  impl_->broadcast_updates();
+}
 int64_t TrainingState::step_count() const { return impl_->mode->optimizer().step_count(); }
 StateBytes TrainingState::allocated_bytes() const { return impl_->mode->allocated_bytes(); }
 
@@ -179,7 +257,7 @@ void TrainingState::load_optimizer_state(const NamedTensors& state) {
   auto& optimizer = impl_->mode->optimizer();
   const std::string mode = config::to_string(impl_->options.mode);
   std::vector<std::string> notes;
-  const bool rng_fits = optimizer.load_state(conform_state(state, optimizer, mode, notes));
+  const bool rng_fits = optimizer.load_state(conform_state(owned_part(state, optimizer), optimizer, mode, notes));
   for (const auto& note : notes) log::info("resume: optimizer state: {}", note);
   if (!rng_fits)
     log::warn("resume: optimizer state: rounding_rng does not fit this device's generator (checkpoint written on "

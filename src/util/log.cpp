@@ -17,6 +17,11 @@ spdlog::logger& logger() {
 
 }  // namespace
 
+void set_process_label(const std::string& label, bool quiet_info) {
+  logger().set_pattern("[%H:%M:%S] " + label + " %^%l%$ %v");
+  logger().set_level(quiet_info ? spdlog::level::warn : spdlog::level::info);
+}
+
 void write_info(const std::string& message) { logger().info("{}", message); }
 void write_warn(const std::string& message) { logger().warn("{}", message); }
 

@@ -21,6 +21,7 @@ struct ExperimentConfig {
   EvalSection eval;
   CheckpointSection checkpoint;
   LogSection log;
+  DistSection dist;
 
   // Where the values came from, for error messages only (not compared).
   std::string source = "<config>";
@@ -56,6 +57,7 @@ struct ExperimentConfig {
     v("eval", s.eval);
     v("checkpoint", s.checkpoint);
     v("log", s.log);
+    v("dist", s.dist);
   }
 };
 

@@ -253,6 +253,25 @@ struct CheckpointSection {
   }
 };
 
+// Several processes (torchrun, srun): what they share and how long they wait for each
+// other. A single process ignores this section.
+struct DistSection {
+  // 0: plain data parallel (every rank holds the whole AdamW state); 1: ZeRO-1, each
+  // rank holds the AdamW moments of its share of the tensors and broadcasts their
+  // updated weights.
+  int64_t zero = 0;
+  int64_t timeout_s = 600;  // rendezvous and every collective: a rank this late is named and the run fails
+  int64_t bucket_mb = 25;   // gradient all-reduce buckets
+
+  void validate() const;
+  template <typename Self, typename Visitor>
+  static void fields(Self& s, Visitor&& v) {
+    v("zero", s.zero);
+    v("timeout_s", s.timeout_s);
+    v("bucket_mb", s.bucket_mb);
+  }
+};
+
 struct LogSection {
   int64_t every = 1;         // steps between metrics.jsonl lines
   bool tensorboard = false;  // also write each line as TensorBoard scalars (<output_dir>/tensorboard/)

@@ -50,6 +50,9 @@ struct AdamWOptions {
   double weight_decay = 0.0;
   Rounding rounding = Rounding::nearest;  // bfloat16 parameters only
   uint64_t rounding_seed = 0;             // seeds the stochastic-rounding generator
+  // ZeRO-1 (dist.zero 1): owned[i] says whether this rank holds params[i]'s moments and
+  // updates it; the others skip it (their weights arrive by broadcast). Empty: all.
+  std::vector<bool> owned;
 };
 
 using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
@@ -67,6 +70,9 @@ class AdamW {
   // when some parameter is bfloat16 and options.rounding is stochastic.
   AdamW(std::vector<NamedParameter> params, AdamWOptions options);
 
+  // Only the owned tensors (AdamWOptions::owned) have moments, are updated, and appear
+  // in state_tensors() / load_state(); update() of another one does nothing.
+  //
   // One update at learning rate `lr`. Parameters whose grad() is undefined are left
   // untouched (as torch does); the bias correction uses the optimizer-wide step count.
   void step(double lr);
@@ -120,6 +126,7 @@ class AdamW {
     torch::Tensor exp_avg_sq;
   };
   void fused_cuda_step(double lr, const std::vector<torch::Tensor>& grads);
+  bool owns(size_t index) const { return options_.owned.empty() || options_.owned[index]; }
 
   std::vector<NamedParameter> params_;
   std::vector<Moments> moments_;

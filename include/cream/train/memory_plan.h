@@ -46,7 +46,14 @@ struct MemorySettings {
   int64_t checkpointing_stride = 1;  // layers 0, k, 2k, ... are recomputed
   int64_t loss_chunk_rows = 0;       // 0: the loss's automatic chunk
   bool cuda = false;                 // CUDA kernels, or the CPU's
+  // dist.zero 1 over this many ranks: each holds the AdamW moments of its share of the
+  // tensors (the heaviest rank's share of shard_owners() is planned). 1: all of them.
+  int64_t optimizer_shards = 1;
 };
+
+// The heaviest rank's share of the parameters under ZeRO-1's split (shard_owners over
+// the model's tensors); 1 for one shard.
+double heaviest_shard_fraction(const model::LlamaConfig& model, int64_t shards);
 
 // The state's bytes for `settings` (no other field of it matters than dtype, mode,
 // grad_accumulation and cuda): what TrainingState::allocated_bytes() reports for the

@@ -27,6 +27,7 @@ inline constexpr int kTrainerStateVersion = 1;
 
 struct TrainerState {
   int64_t step = 0;                  // optimizer steps completed
+  int world_size = 1;                // processes of the run that wrote it (absent: 1)
   std::string sampler_rng;           // util::Rng::state_string() of the position sampler's stream
   int64_t sampler_draws = 0;         // Sampler::draws()
   positions::Branch sampler_batch_branch = positions::Branch::none;  // Sampler::batch_branch()
@@ -38,14 +39,24 @@ struct TrainerState {
   static TrainerState from_json(const nlohmann::json& json, const std::string& source);
 };
 
-// trainer_state.json (written atomically) and its reader.
-void write_trainer_state(const std::filesystem::path& folder, const TrainerState& state);
-TrainerState read_trainer_state(const std::filesystem::path& folder);
+// Several processes: rank 0's state is trainer_state.json, rank R's (its own sampler
+// stream and loader cursor) trainer_state.rank-R.json. With dist.zero 1 every rank
+// writes its optimizer shard, optimizer.rank-R-of-W.safetensors, instead of one
+// optimizer.safetensors; a checkpoint is complete only with all of them.
+std::string trainer_state_file(int rank);
+std::string optimizer_shard_file(int rank, int world_size);
+
+// trainer_state.json (written atomically) and its reader; `rank` picks the file.
+void write_trainer_state(const std::filesystem::path& folder, const TrainerState& state, int rank = 0);
+TrainerState read_trainer_state(const std::filesystem::path& folder, int rank = 0);
 
 // optimizer.safetensors: named F32 / BF16 / I64 / U8 tensors, and back (on the CPU; another
 // dtype in the file is refused by name).
 void write_optimizer_tensors(const std::filesystem::path& folder, const NamedTensors& state);
 NamedTensors read_optimizer_tensors(const std::filesystem::path& folder);
+// Any optimizer state file (a shard), by path.
+NamedTensors read_optimizer_file(const std::filesystem::path& path);
+void write_optimizer_file(const std::filesystem::path& path, const NamedTensors& state);
 
 // The same for an AdamW directly: its state_tensors(), and back into `optimizer` (which
 // checks every name, shape and dtype; errors name the file).

@@ -26,6 +26,9 @@
 // One TrainingState serves the trainer and `cream bench`: the loop is
 //   state.begin_step(lr);  for each micro-batch: compute()->loss_sum(...) -> backward();
 //   norm = state.clip_gradients(max_norm);  stop if !isfinite(norm);  state.step(lr);
+// With several processes (TrainingStateOptions::group) clip_gradients() sums the
+// gradients over the ranks first, so the norm, the clipping and the stop decision are
+// global and the same everywhere; step-in-backward is single-process only.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +41,7 @@
 #include <torch/torch.h>
 
 #include "cream/config/sections.h"
+#include "cream/dist/process_group.h"
 #include "cream/model/llama.h"
 #include "cream/train/adamw.h"
 #include "cream/train/stochastic_round.h"
@@ -77,7 +81,18 @@ struct TrainingStateOptions {
   config::GradAccumulation accumulation = config::GradAccumulation::fp32;  // bf16-sr / bf16-rtn
   AdamWOptions adamw;  // rounding and rounding_seed are set from `mode` and `seed`
   uint64_t seed = 0;   // the stochastic-rounding stream (saved in checkpoints)
+  // Several processes: clip_gradients() first sums the step's gradients over `group`
+  // (bucketed all-reduce; each rank's backward already divided by the global label
+  // count). With shard_optimizer (ZeRO-1) each tensor has one owner rank
+  // (shard_owners()): only it holds the tensor's AdamW moments and updates it, then
+  // broadcasts the updated weights (float32 masters where the mode keeps them).
+  dist::ProcessGroup* group = nullptr;
+  bool shard_optimizer = false;
 };
+
+// ZeRO-1's split: the owner rank of each tensor (sizes in module order), balancing the
+// element counts greedily (largest first, ties to the lower rank). The same on every rank.
+std::vector<int> shard_owners(const std::vector<int64_t>& numels, int world_size);
 
 // The dtype and device the run loads (or initialises) its weights in, before handing
 // them to TrainingState: float32 on `device` for fp32-masters, bf16 on `device` for the

@@ -19,6 +19,11 @@ namespace cream::log {
 void write_info(const std::string& message);
 void write_warn(const std::string& message);
 
+// One process of several: its lines start with `label` ("rank 1"), and with
+// quiet_info its info lines are dropped (rank 0 speaks for the run; warnings and
+// errors of every rank still show).
+void set_process_label(const std::string& label, bool quiet_info);
+
 template <typename... Args>
 void info(fmt::format_string<Args...> format, Args&&... args) {
   write_info(fmt::format(format, std::forward<Args>(args)...));
