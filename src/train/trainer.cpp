@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <sstream>
 #include <thread>
 
 #include <ATen/Parallel.h>
@@ -200,6 +201,7 @@ struct Trainer::Impl {
     schedule = std::make_unique<LrSchedule>(schedule_options(config));
     if (checkpoint) restore_trainer_state(checkpoint->path);
 
+    check_same_experiment();
     if (!is_root()) return;  // rank 0 writes the run folder's config and metrics
     fs::create_directories(run_dir);
     config::write_resolved_config(config, run_dir);
@@ -208,6 +210,24 @@ struct Trainer::Impl {
         run_dir / "metrics.jsonl", step > 0 ? MetricsStart::resume_after(step) : MetricsStart::fresh(),
         MetricsLog::memory_probe(device));
     if (config.log.tensorboard) metrics->also_write_tensorboard(run_dir / kTensorboardFolder);
+  }
+
+  // Every rank must run the same experiment (one config file, the same --set): a rank
+  // whose resolved config differs is named with the first line that differs.
+  void check_same_experiment() {
+    if (!group) return;
+    const auto mine = config::to_yaml(config);
+    const auto root = group->broadcast_string(mine, 0);
+    std::string problem;
+    if (root != mine) {
+      std::istringstream a(mine), b(root);
+      std::string line_a, line_b;
+      while (std::getline(a, line_a) && std::getline(b, line_b) && line_a == line_b) {}
+      problem = "its resolved config differs from rank 0's at \"" + line_a + "\" (rank 0: \"" + line_b +
+                "\"): every rank must run the same experiment";
+    }
+    const auto failures = group->gather_failures(problem);
+    CREAM_CHECK(failures.empty(), "dist: " + failures.front());
   }
 
   // One run per folder: the lock is taken before anything in it is read or written, and
@@ -440,7 +460,9 @@ EvalRecord Trainer::evaluate(int64_t length) {
   auto options = loader_options(s.config, length, length, 0, false);
   options.log_plan = false;
   data::WindowLoader windows(*s.valid_data, options);
-  const int64_t wanted = s.config.eval.batches * s.config.train.micro_batch;
+  // eval.batches global batches of micro_batch x world_size windows: the same windows
+  // whatever the number of processes.
+  const int64_t wanted = s.config.eval.batches * s.config.train.micro_batch * s.world_size();
   const int64_t count = std::min<int64_t>(wanted, static_cast<int64_t>(windows.windows_per_epoch()));
   // Several processes: rank r scores windows r, r + W, ...; the sums meet in one all-reduce.
   auto totals = torch::zeros({2}, torch::TensorOptions().dtype(torch::kFloat64).device(s.device));
@@ -505,6 +527,7 @@ TrainResult Trainer::Impl::train_steps(Trainer& trainer) {
   double train_seconds_since_log = 0.0;  // evaluation and saving excluded from tokens/s
   int64_t tokens_since_log = 0;
   bool saved_this_step = false;
+  double comm_seconds_at_log = 0.0;
   if (s.step >= total) log::info("run already complete at step {} of {}", s.step, total);
 
   while (s.step < total) {
@@ -565,6 +588,10 @@ TrainResult Trainer::Impl::train_steps(Trainer& trainer) {
       }
     }
     if (s.step % s.config.log.every == 0 || s.step == total || eval_now) {
+      if (s.group) {  // time in collectives (waiting for peers included) since the last line
+        metrics.extra["comm_s"] = s.group->stats().seconds - comm_seconds_at_log;
+        comm_seconds_at_log = s.group->stats().seconds;
+      }
       metrics.tokens_per_s =
           train_seconds_since_log > 0 ? static_cast<double>(tokens_since_log) / train_seconds_since_log : 0.0;
       if (s.metrics) s.metrics->append(metrics);
@@ -585,7 +612,12 @@ TrainResult Trainer::Impl::train_steps(Trainer& trainer) {
     }
   }
   result.final_step = s.step;
-  if (s.group) s.group->finish();
+  if (s.group) {
+    const auto& comm = s.group->stats();
+    log::info("dist: {} collectives, {} MiB sent by this rank, {:.2f} s in them ({})", comm.collectives,
+              comm.bytes >> 20, comm.seconds, s.group->backend_name());
+    s.group->finish();
+  }
   return result;
 }
 
