@@ -200,16 +200,17 @@ struct ProcessGroup::Impl {
     return "dist: " + operation + " failed on rank " + std::to_string(env.rank) + ": " + first_line(cause);
   }
 
-  void run(const std::string& operation, const c10::intrusive_ptr<c10d::Work>& work, int64_t bytes,
-           Clock::time_point started) {
+  void wait(const std::string& operation, const c10::intrusive_ptr<c10d::Work>& work) {
     try {
       work->wait(options.timeout);
     } catch (const std::exception& e) {
       throw Error(diagnose(operation, e.what()));
     }
+  }
+
+  void count(int64_t bytes) {
     stats.collectives += 1;
     stats.bytes += bytes;
-    stats.seconds += std::chrono::duration<double>(Clock::now() - started).count();
   }
 
   template <typename Launch>
@@ -221,8 +222,12 @@ struct ProcessGroup::Impl {
     } catch (const std::exception& e) {
       throw Error(diagnose(operation, e.what()));
     }
-    run(operation, work, bytes, started);
+    wait(operation, work);
+    count(bytes);
+    stats.seconds += std::chrono::duration<double>(Clock::now() - started).count();
   }
+
+  std::vector<std::pair<c10::intrusive_ptr<c10d::Work>, int64_t>> pending;  // async sums and their bytes
 
   void all_reduce(const torch::Tensor& tensor, c10d::ReduceOp op, const std::string& operation) {
     std::vector<at::Tensor> list{tensor};
@@ -265,6 +270,28 @@ void ProcessGroup::all_reduce_sum(const torch::Tensor& tensor) {
 
 void ProcessGroup::all_reduce_max(const torch::Tensor& tensor) {
   impl_->all_reduce(tensor, c10d::ReduceOp::MAX, "all_reduce(max)");
+}
+
+void ProcessGroup::all_reduce_sum_async(const torch::Tensor& tensor) {
+  std::vector<at::Tensor> list{tensor};
+  c10d::AllreduceOptions reduce;
+  reduce.reduceOp = c10d::ReduceOp::SUM;
+  try {
+    impl_->pending.emplace_back(impl_->backend->allreduce(list, reduce), static_cast<int64_t>(tensor.nbytes()));
+  } catch (const std::exception& e) {
+    throw Error(impl_->diagnose("all_reduce", e.what()));
+  }
+}
+
+void ProcessGroup::wait_pending() {
+  const auto started = Clock::now();
+  auto pending = std::move(impl_->pending);
+  impl_->pending.clear();
+  for (const auto& [work, bytes] : pending) {
+    impl_->wait("all_reduce", work);
+    impl_->count(bytes);
+  }
+  impl_->stats.seconds += std::chrono::duration<double>(Clock::now() - started).count();
 }
 
 void ProcessGroup::all_reduce_sum(const std::vector<torch::Tensor>& tensors) {

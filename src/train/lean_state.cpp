@@ -46,10 +46,12 @@ GradMode grad_mode_of(const TrainingStateOptions& options) {
 class LeanState : public ModeState {
  public:
   LeanState(model::LlamaForCausalLM held, const TrainingStateOptions& options, const DecayRule& decays)
-      : model_(std::move(held)), grad_mode_(grad_mode_of(options)) {
+      : model_(std::move(held)), grad_mode_(grad_mode_of(options)),
+        overlap_group_(grad_mode_ == GradMode::accumulate_fp32 ? options.group : nullptr) {
     optimizer_ = std::make_unique<AdamW>(named_parameters(*model_, decays), options.adamw);
     for (const auto& p : optimizer_->params()) params_.push_back(p.tensor);
     touched_.assign(params_.size(), false);
+    reduced_.assign(params_.size(), false);
     if (grad_mode_ == GradMode::accumulate_fp32) {
       for (const auto& p : params_) accumulators_.push_back(torch::zeros_like(p, torch::kFloat32));
     }
@@ -110,11 +112,19 @@ class LeanState : public ModeState {
     return bytes;
   }
 
+  void begin_micro_batch(bool last) override { last_micro_batch_ = last; }
+
   std::vector<torch::Tensor> gradients_to_sum() override {
     CREAM_CHECK(grad_mode_ != GradMode::in_backward, "train.memory_mode: step-in-backward runs on one process only");
     if (grad_mode_ == GradMode::accumulate_bf16) return defined_grads(params_);
     touched_.assign(params_.size(), true);  // every rank updates every tensor alike
-    return accumulators_;
+    if (!overlap_group_) return accumulators_;
+    overlap_group_->wait_pending();
+    std::vector<torch::Tensor> rest;  // tensors the final backward gave no gradient
+    for (size_t i = 0; i < params_.size(); ++i)
+      if (!reduced_[i]) rest.push_back(accumulators_[i]);
+    reduced_.assign(params_.size(), false);
+    return rest;
   }
 
   std::vector<torch::Tensor> gradient_sums() const override {
@@ -148,6 +158,16 @@ class LeanState : public ModeState {
     accumulators_[i].add_(param.grad());
     param.mutable_grad() = torch::Tensor();
     touched_[i] = true;
+    // Several processes: the final micro-batch's gradient is final here, so its sum over
+    // the ranks starts now and overlaps the rest of backward (hook order is the same on
+    // every rank: one graph).
+    if (overlap_group_ && last_micro_batch_) {
+      CREAM_CHECK(!reduced_[i], "parameter '" + optimizer_->params()[i].name +
+                                    "' received a second gradient in one backward after its sum over the ranks "
+                                    "started (a tensor shared between checkpointed blocks?)");
+      overlap_group_->all_reduce_sum_async(accumulators_[i]);
+      reduced_[i] = true;
+    }
   }
 
   // Runs inside backward: the update of one tensor, masked on the device when its
@@ -182,6 +202,9 @@ class LeanState : public ModeState {
   std::vector<torch::Tensor> accumulators_;  // accumulation fp32: float32, like each parameter
   std::vector<bool> touched_;                // received a gradient (fp32) / was updated (in backward) this step
   torch::Tensor norm_squared_;               // step-in-backward: float64 sum of squares, on the device
+  dist::ProcessGroup* overlap_group_;        // accumulation fp32 with several processes
+  std::vector<bool> reduced_;                // its sum over the ranks was started this step
+  bool last_micro_batch_ = true;
   double lr_ = 0.0;
   bool in_step_ = false;
 };

@@ -19,6 +19,8 @@ class ModeState {
   virtual ~ModeState() = default;
   virtual model::LlamaForCausalLM compute() const = 0;
   virtual void begin_step(double lr) {}
+  // Before each micro-batch's backward; `last` for the step's final one.
+  virtual void begin_micro_batch(bool last) {}
   virtual double clip_gradients(double max_norm) = 0;
   virtual void step(double lr) = 0;
   virtual NamedTensors checkpoint_weights() const = 0;
@@ -28,7 +30,8 @@ class ModeState {
   virtual std::vector<torch::Tensor> gradient_sums() const { return {}; }
   // Several processes: the step's summed gradients, one per parameter in module order,
   // every one defined (zeros where backward gave none), for the all-reduce before
-  // clip_gradients(). Aliases of the buffers the update reads.
+  // clip_gradients(). Aliases of the buffers the update reads. A mode that already
+  // started sums during backward waits for them and returns only the rest.
   virtual std::vector<torch::Tensor> gradients_to_sum() = 0;
   // ZeRO-1, after step(): parameters not owned here got their new values broadcast
   // into checkpoint_weights(); bring the compute copy (if separate) up to date.

@@ -540,6 +540,7 @@ TrainResult Trainer::Impl::train_steps(Trainer& trainer) {
     auto loss_total = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(s.device));
     for (int64_t micro = 0; micro < accumulation; ++micro) {
       const MicroBatch batch = next_micro_batch(source, micro_batch, s.device);
+      s.state->begin_micro_batch(micro + 1 == accumulation);
       const auto loss = s.compute->loss_sum(batch.tokens, batch.positions, batch.tokens);
       (loss.sum / static_cast<double>(labels_per_step)).backward();
       loss_total.add_(loss.sum.detach());

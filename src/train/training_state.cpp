@@ -228,6 +228,7 @@ TrainingState::~TrainingState() = default;
 model::LlamaForCausalLM TrainingState::compute() const { return impl_->mode->compute(); }
 const TrainingStateOptions& TrainingState::options() const { return impl_->options; }
 void TrainingState::begin_step(double lr) { impl_->mode->begin_step(lr); }
+void TrainingState::begin_micro_batch(bool last) { impl_->mode->begin_micro_batch(last); }
 double TrainingState::clip_gradients(double max_norm) {
   impl_->sum_gradients_over_ranks();
   return impl_->mode->clip_gradients(max_norm);

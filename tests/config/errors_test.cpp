@@ -43,7 +43,7 @@ TEST(ConfigErrors, UnknownKeyWithoutCloseMatchListsTheSectionKeys) {
 TEST(ConfigErrors, UnknownSectionSuggestsTheClosestSection) {
   expect_refused(edited(kMinimal, "optim:", "optm:"), "cfg.yaml: optm: unknown section (did you mean optim?)");
   expect_refused(kMinimal + "extras: {}\n", "cfg.yaml: extras: unknown section (sections: model, data, "
-                                                 "positions, rope, train, optim, schedule, eval, checkpoint, log)");
+                                                 "positions, rope, train, optim, schedule, eval, checkpoint, log, dist)");
 }
 
 TEST(ConfigErrors, DuplicateSectionAtTopLevelNamesBothLines) {
@@ -252,9 +252,12 @@ TEST(ConfigErrors, StepInBackwardRefusesClippingAndAccumulation) {
   expect_refused(edited(unclipped, "grad_clip: 0", "grad_clip: 0\n  global_batch: 32"),
                  "cfg.yaml: train.global_batch: step-in-backward cannot accumulate micro-batches: global_batch 32 "
                  "must equal micro_batch 1 x world_size 1, or choose another train.memory_mode (bf16-sr accumulates)");
-  // One micro-batch per process and step is fine on any number of processes.
-  EXPECT_EQ(parse_error(edited(unclipped, "grad_clip: 0", "grad_clip: 0\n  global_batch: 4\n  micro_batch: 2"), {}, 2),
-            "");
+  // It updates inside backward, before the ranks' gradients are summed: one process only.
+  expect_refused(edited(unclipped, "grad_clip: 0", "grad_clip: 0\n  global_batch: 4\n  micro_batch: 2"),
+                 "cfg.yaml: train.memory_mode: step-in-backward updates each tensor inside backward, before the "
+                 "ranks' gradients are averaged: it runs on one process only (with 2 processes use bf16-sr, "
+                 "optionally dist.zero 1)",
+                 {}, 2);
 }
 
 TEST(ConfigErrors, OutputDirMustNotBeOrBeInsideTheModelFolder) {

@@ -153,6 +153,23 @@ def check_same_as_one_process(s, zero):
     return f"max |dw| {diff:.2e}, losses {a[-1]:.5f} / {b[-1]:.5f}"
 
 
+def check_overlapped_bf16(s):
+    """bf16-sr sums each tensor over the ranks inside the last backward (overlapped): the
+    first step's global gradient norm and loss match one process's (same initial weights;
+    bf16 matmuls of another batch shape differ in the last bits)."""
+    lean = {"model.dtype": "bf16", "train.memory_mode": "bf16-sr"}
+    one = s.train("lean-one", 1, **lean)
+    two = s.train("lean-two", 2, **dict(lean, **{"train.micro_batch": 2}))
+    a, b = ([json.loads(l) for l in (d / "metrics.jsonl").read_text().splitlines()] for d in (one, two))
+    for key, tol in (("grad_norm", 1e-2), ("loss", 1e-3)):
+        x, y = a[0][key], b[0][key]
+        if abs(x - y) > tol * abs(x):
+            raise CaseFailure(f"step 1 {key}: 1 process {x} vs 2 processes {y}")
+    if "comm_s" not in b[0]:
+        raise CaseFailure("metrics.jsonl of a 2-process run has no comm_s")
+    return f"step 1 grad norm {a[0]['grad_norm']:.5f} / {b[0]['grad_norm']:.5f}, loss {a[0]['loss']:.5f} / {b[0]['loss']:.5f}"
+
+
 def check_zero_matches_plain(s):
     plain = last_checkpoint(s.work / "runs" / "two-zero0")
     sharded = last_checkpoint(s.work / "runs" / "two-zero1")
@@ -300,6 +317,7 @@ def main():
         checks.run("2 processes x micro 2 == 1 x micro 4 (plain)", check_same_as_one_process, s, 0)
         checks.run("2 processes x micro 2 == 1 x micro 4 (zero 1)", check_same_as_one_process, s, 1)
         checks.run("zero 1 == zero 0, shards disjoint", check_zero_matches_plain, s)
+        checks.run("bf16-sr: sums overlapped with backward match one process", check_overlapped_bf16, s)
         checks.run("2-process stop and resume is bit-exact (bf16-sr, zero 1, cream)", check_resume_bit_exact, s)
         checks.run("another world size on resume is refused", check_other_world_size_refused, s)
         checks.run("export from a sharded checkpoint", check_export_from_shards, s)

@@ -30,7 +30,8 @@ struct GroupOptions {
 struct CommStats {
   int64_t collectives = 0;
   int64_t bytes = 0;     // payload bytes this rank contributed
-  double seconds = 0.0;  // wall time inside collectives (includes waiting for peers)
+  double seconds = 0.0;  // wall time blocked in collectives (waiting for peers included; async
+                         // sums count only the wait in wait_pending(), not what overlapped)
 };
 
 class ProcessGroup {
@@ -55,6 +56,10 @@ class ProcessGroup {
   void all_reduce_sum(const std::vector<torch::Tensor>& tensors);
   void all_reduce_sum(const torch::Tensor& tensor);
   void all_reduce_max(const torch::Tensor& tensor);
+  // Starts an in-place sum and returns at once (to overlap it with backward); every
+  // started sum is complete after wait_pending(). Ranks must start them in one order.
+  void all_reduce_sum_async(const torch::Tensor& tensor);
+  void wait_pending();
   // `tensor` takes root's values on every rank (a CPU tensor on NCCL goes through the GPU).
   void broadcast(const torch::Tensor& tensor, int root);
   std::string broadcast_string(const std::string& value, int root);

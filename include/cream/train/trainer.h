@@ -29,6 +29,11 @@
 //                          in another memory mode converts it (logged) or refuses by name
 //     config.yaml          the resolved config, compared on --resume
 //     COMPLETE             the completion marker
+//   With several processes (torchrun, srun; rank_checkpoint.h): rank R > 0 adds
+//   trainer_state.rank-R.json; with dist.zero 1 every rank writes
+//   optimizer.rank-R-of-W.safetensors instead of optimizer.safetensors. Rank 0 writes
+//   everything else, config.yaml and metrics.jsonl, and holds the folder's lock.
+//   Gradients, the loss, the norm and a stop signal are summed over the ranks.
 #pragma once
 
 #include <cstdint>

@@ -122,6 +122,10 @@ class TrainingState {
 
   // Before the first micro-batch of a step (step-in-backward applies `lr` inside backward).
   void begin_step(double lr);
+  // Before each micro-batch's backward (`last`: the step's final one). With several
+  // processes and float32 accumulation (bf16-sr, bf16-rtn) each tensor's sum over the
+  // ranks then starts inside the final backward, as soon as its gradient is complete.
+  void begin_micro_batch(bool last);
   // The global L2 norm of the step's gradients (before clipping), after scaling them down
   // to `max_norm` when above it (0: no clipping). NaN/inf are returned, not clipped.
   // One host sync. step-in-backward: the norm of the gradients its hooks consumed
