@@ -21,7 +21,7 @@ DEST="${CREAM_DEVICE_DEPS:-$ROOT/.device-deps}"
 MAX_MIB=32
 
 # find_package / pkg_check_modules in CMakeLists.txt: nlohmann_json, CLI11, yaml-cpp,
-# GTest (tests), sentencepiece, spdlog (-> fmt); plus pkgconf, since the GPU machine's
+# GTest (tests), sentencepiece, spdlog (-> fmt), Gloo's headers, zstd; plus pkgconf, since the GPU machine's
 # image may have no pkg-config. Runtime .so packages next to their -dev packages.
 PACKAGES=(
   libsentencepiece0 libsentencepiece-dev
@@ -32,6 +32,8 @@ PACKAGES=(
   libyaml-cpp0.7 libyaml-cpp-dev
   libgtest-dev libgmock-dev
   pkgconf-bin libpkgconf3
+  libgloo-dev             # headers of c10d's Gloo backend (src/dist; nothing of it is linked)
+  libzstd-dev             # zstd inputs of `cream data prepare` (the runtime libzstd1 is on the machine)
 )
 
 download_missing() {
@@ -55,6 +57,9 @@ unpack_all() {
   for deb in "$DEST"/debs/*.deb; do dpkg -x "$deb" "$DEST/root.tmp"; done
   # documentation, manuals and lintian overrides: not needed to build
   rm -rf "$DEST/root.tmp/usr/share/doc" "$DEST/root.tmp/usr/share/man" "$DEST/root.tmp/usr/share/lintian"
+  # Gloo: only its headers are used (find_path), never its CMake package, whose files
+  # name /usr/lib/libgloo.so that libgloo-dev alone does not bring
+  rm -rf "$DEST/root.tmp/usr/share/cmake/Gloo" "$DEST/root.tmp/usr/lib/cmake/Gloo"
   rm -rf "$DEST/root"
   mv "$DEST/root.tmp" "$DEST/root"
 }
