@@ -33,6 +33,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   pkgconf-bin libpkgconf3
   libgloo-dev             # headers of c10d's Gloo backend (src/dist; nothing of it is linked)
+  libpcre2-dev libpcre2-8-0 libpcre2-16-0 libpcre2-32-0 libpcre2-posix3  # tokenizer.json regexes
+  libutf8proc-dev libutf8proc2                                           # tokenizer.json NFC
   libzstd-dev             # zstd inputs of `cream data prepare` (the runtime libzstd1 is on the machine)
 )
 

@@ -14,6 +14,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   libgloo-dev            # headers c10d's Gloo backend needs (the torch wheel ships none)
   libsentencepiece-dev sentencepiece
+  libpcre2-dev libutf8proc-dev  # tokenizer.json: Split regexes, NFC
   zlib1g-dev libzstd-dev # gzip and zstd inputs of `cream data prepare`
   nlohmann-json3-dev libcli11-dev libspdlog-dev libyaml-cpp-dev
   libgtest-dev googletest

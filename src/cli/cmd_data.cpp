@@ -103,7 +103,7 @@ void setup_synth(CLI::App& data) {
       "Write synthetic retrieval documents (passkey, LongChat-Lines, key-value) as JSONL for `data prepare`: "
       "the eval prompt followed by its answer, at a random depth, optionally inside natural text");
   auto args = std::make_shared<SynthArgs>();
-  synth->add_option("--tokenizer", args->tokenizer, "SentencePiece tokenizer.model")->required();
+  synth->add_option("--tokenizer", args->tokenizer, "tokenizer.model (SentencePiece) or tokenizer.json")->required();
   synth->add_option("--task", args->task, "passkey | lines | kv | repeat (a random passage, then the same passage again)")->required();
   synth->add_option("--count", args->count, "Number of examples")->required();
   synth->add_option("--out", args->out, "Output .jsonl (written atomically)")->required();
@@ -142,7 +142,7 @@ void setup_data(CLI::App& root) {
       "Tokenize JSONL ({\"text\": ...} or {\"input_ids\": [...]}, one document per line) or plain-text files "
       "(one document per file) into memory-mappable token shards with a manifest");
   auto args = std::make_shared<PrepareArgs>();
-  prepare->add_option("--tokenizer", args->tokenizer, "SentencePiece tokenizer.model")->required();
+  prepare->add_option("--tokenizer", args->tokenizer, "tokenizer.model (SentencePiece) or tokenizer.json")->required();
   prepare->add_option("--input", args->inputs, "Input files (.jsonl/.json: JSON lines; other: plain text)")
       ->required();
   prepare->add_option("--out", args->out, "Output folder (written atomically)")->required();

@@ -41,8 +41,8 @@ std::vector<int64_t> prompt_ids(const io::Tokenizer& tokenizer, const GenerateCo
 void run_generate(GenerateCommand command) {
   set_threads(command.threads);
   command.model = resolve_model_folder(command.model, "--model");
-  const auto tokenizer_path = fs::path(command.model) / "tokenizer.model";
-  CREAM_CHECK(fs::exists(tokenizer_path), command.model + ": no tokenizer.model in the model folder");
+  const auto tokenizer_path = io::tokenizer_file_in(command.model);
+  CREAM_CHECK(!tokenizer_path.empty(), command.model + ": no tokenizer.model or tokenizer.json in the model folder");
   const io::Tokenizer tokenizer(tokenizer_path);
   const auto device = parse_device(command.device, "--device");
   const auto dtype = model::torch_dtype(parse_float_dtype(command.dtype, "--dtype"));

@@ -60,7 +60,7 @@ void run_init(const InitOptions& options) {
     io::CheckpointWriteOptions write_options;
     write_options.max_shard_bytes = shard_bytes;
     io::write_checkpoint(folder, model::random_tensor_sources(config, options.seed, dtype), write_options);
-    if (tokenizer) fs::copy_file(tokenizer->path(), folder / "tokenizer.model");
+    if (tokenizer) io::copy_tokenizer_files(*tokenizer, folder);
   });
   std::cout << "wrote " << options.out << "\n";
 }
@@ -74,7 +74,7 @@ void setup_init(CLI::App& root) {
   cmd->add_option("--seed", options->seed, "Seed of the N(0, 0.02) initialisation")->capture_default_str();
   cmd->add_option("--dtype", options->dtype, "Weight dtype: fp32 or bf16")->capture_default_str();
   cmd->add_option("--tokenizer", options->tokenizer,
-                  "SentencePiece tokenizer.model to copy in (sets vocab_size and BOS/EOS ids)");
+                  "tokenizer.model (SentencePiece) or tokenizer.json to copy in (sets vocab_size and BOS/EOS ids)");
   cmd->add_option("--shard-size", options->shard_size, "Largest shard (HF decimal units: 5GB = 5e9 bytes)")
       ->capture_default_str();
   cmd->callback([options] { run_init(*options); });

@@ -93,9 +93,9 @@ void inspect_weights(const fs::path& folder, Findings& findings, const std::opti
 }
 
 void inspect_tokenizer(const fs::path& folder, Findings& findings, const std::optional<model::LlamaConfig>& config) {
-  const auto path = folder / "tokenizer.model";
-  if (!fs::exists(path)) {
-    findings.notes.push_back("no tokenizer.model (evaluations and generation need one)");
+  const auto path = io::tokenizer_file_in(folder);
+  if (path.empty()) {
+    findings.notes.push_back("no tokenizer.model or tokenizer.json (evaluations and generation need one)");
     return;
   }
   findings.attempt([&] {

@@ -116,7 +116,10 @@ void check_training_combinations(const ExperimentConfig& c, int world_size) {
 
 void ExperimentConfig::resolve() {
   if (model.tokenizer.empty() && !model.path.empty()) {
-    model.tokenizer = (fs::path(model.path) / "tokenizer.model").string();
+    // tokenizer.model, or the folder's tokenizer.json when it has that one only.
+    const auto folder = fs::path(model.path);
+    const bool json_only = !fs::exists(folder / "tokenizer.model") && fs::exists(folder / "tokenizer.json");
+    model.tokenizer = (folder / (json_only ? "tokenizer.json" : "tokenizer.model")).string();
   }
   const bool lengths_known = positions.train_length > 0 && positions.target_length > 0;
   if (!rope.factor && lengths_known) {

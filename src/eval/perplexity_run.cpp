@@ -5,6 +5,7 @@
 
 #include "cream/eval/model_overrides.h"
 #include "cream/eval/perplexity.h"
+#include "cream/io/tokenizer.h"
 #include "cream/io/checkpoint_folder.h"
 #include "cream/model/weights.h"
 #include "cream/util/error.h"
@@ -17,12 +18,12 @@ namespace {
 namespace fs = std::filesystem;
 
 void check_tokenizer(const data::TokenDataset& data, const fs::path& model_folder, const model::LlamaConfig& config) {
-  const auto tokenizer = model_folder / "tokenizer.model";
-  if (fs::is_regular_file(tokenizer)) {
+  const auto tokenizer = io::tokenizer_file_in(model_folder);
+  if (!tokenizer.empty()) {
     data.check_compatible(util::sha256_file(tokenizer), config.vocab_size);
     return;
   }
-  log::warn("eval ppl: {} has no tokenizer.model; only the vocabulary size of the data is checked",
+  log::warn("eval ppl: {} has no tokenizer.model or tokenizer.json; only the vocabulary size of the data is checked",
             model_folder.string());
   const auto& manifest = data.manifest();
   CREAM_CHECK(manifest.vocab_size <= config.vocab_size,

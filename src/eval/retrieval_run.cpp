@@ -7,6 +7,7 @@
 
 #include "cream/eval/retrieval.h"
 #include "cream/io/checkpoint_folder.h"
+#include "cream/io/tokenizer.h"
 #include "cream/model/weights.h"
 #include "cream/util/error.h"
 #include "cream/util/log.h"
@@ -104,9 +105,9 @@ int64_t size_of(const CellSpec& cell) { return cell.size; }
 
 fs::path tokenizer_path(const fs::path& folder) {
   CREAM_CHECK(fs::is_directory(folder), "--model: " + folder.string() + " is not a folder");
-  const auto path = folder / "tokenizer.model";
-  CREAM_CHECK(fs::is_regular_file(path), "--model: " + folder.string() +
-                                             " has no tokenizer.model (the retrieval evals need the model's "
+  const auto path = io::tokenizer_file_in(folder);
+  CREAM_CHECK(!path.empty(), "--model: " + folder.string() +
+                                             " has no tokenizer.model or tokenizer.json (the retrieval evals need the model's "
                                              "tokenizer to build their text prompts)");
   return path;
 }

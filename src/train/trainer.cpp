@@ -54,13 +54,13 @@ void set_thread_count(int64_t threads) {
 
 // The tokenizer the run copies into its checkpoints and checks the data against:
 // model.tokenizer when given explicitly (must load), or the model folder's
-// tokenizer.model when the folder has one.
+// tokenizer.model (or tokenizer.json) when the folder has one.
 std::unique_ptr<io::Tokenizer> open_tokenizer(const config::ExperimentConfig& config) {
   const auto& path = config.model.tokenizer;
   if (path.empty()) return nullptr;
   const bool folder_default = !config.model.path.empty() && fs::path(path) == fs::path(config.model.path) / "tokenizer.model";
   if (folder_default && !fs::exists(path)) {
-    log::warn("no tokenizer.model in {}: checkpoints will not carry one, data checked by vocab size only",
+    log::warn("no tokenizer.model or tokenizer.json in {}: checkpoints will not carry one, data checked by vocab size only",
               config.model.path);
     return nullptr;
   }
@@ -386,7 +386,7 @@ struct Trainer::Impl {
   void write_model_files(const fs::path& folder) const {
     util::write_file_atomic(folder / "config.json", model_config.to_json().dump(2) + "\n");
     io::write_checkpoint(folder, named_tensor_sources(state->checkpoint_weights()));
-    if (tokenizer) fs::copy_file(tokenizer->path(), folder / "tokenizer.model");
+    if (tokenizer) io::copy_tokenizer_files(*tokenizer, folder);
     config::write_resolved_config(config, folder);
   }
 
