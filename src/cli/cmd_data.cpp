@@ -123,7 +123,7 @@ void setup_synth(CLI::App& data) {
   synth->add_option("--repeats", args->repeats, "repeat: copies of the passage, one count drawn per example")
       ->delimiter(',')
       ->capture_default_str();
-  synth->add_option("--chat-template", args->chat_template, "none | vicuna")->capture_default_str();
+  synth->add_option("--chat-template", args->chat_template, "none | vicuna | llama3 | qwen2")->capture_default_str();
   synth->add_option("--context-tokens", args->context_tokens,
                     "Embed each example at a random offset in this many tokens of natural text (0: off)")
       ->capture_default_str();

@@ -54,7 +54,7 @@ void add_common_flags(CLI::App* cmd, CommonFlags& flags, bool retrieval) {
                   "Override one rope field after --rope-scaling, key=value (repeatable; e.g. beta_fast=16, "
                   "rope_theta=500000)");
   if (retrieval)
-    cmd->add_option("--chat-template", flags.chat_template, "Wrap prompts: none or vicuna")->capture_default_str();
+    cmd->add_option("--chat-template", flags.chat_template, "Wrap prompts: none, vicuna, llama3 or qwen2")->capture_default_str();
 }
 
 torch::ScalarType eval_dtype(const std::string& text) {

@@ -4,6 +4,8 @@
 //   cream tokenize --tokenizer tok/tokenizer.json --input texts.jsonl   ({"text": ...} lines)
 //   cream tokenize --tokenizer tok/tokenizer.json --raw file.bin        (the file's bytes as one text)
 //   cream tokenize --tokenizer tok/tokenizer.model --info               (vocab size, BOS / EOS ids)
+//   cream tokenize --tokenizer tok/tokenizer.json --chat-template llama3 --text "Hi"
+//       (the text as one user message in the template, with BOS: the ids an eval prompt gets)
 #include <fstream>
 #include <iostream>
 
@@ -11,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command_registry.h"
+#include "cream/data/prompts.h"
 #include "cream/io/tokenizer.h"
 #include "cream/util/error.h"
 #include "cream/util/fs.h"
@@ -24,10 +27,18 @@ struct TokenizeArgs {
   std::string input;
   std::string raw;
   bool info = false;
+  std::string chat_template = "none";
 };
 
-void print(const io::Tokenizer& tokenizer, std::string_view text) {
-  const auto ids = tokenizer.encode(text);
+void print(const io::Tokenizer& tokenizer, std::string_view text, data::ChatTemplate chat) {
+  std::vector<int32_t> ids;
+  if (chat != data::ChatTemplate::none) {
+    data::check_chat_template(tokenizer, chat);
+    if (tokenizer.bos_id() >= 0) ids.push_back(tokenizer.bos_id());
+    tokenizer.encode_append(data::apply_chat_template(chat, std::string(text)), ids);
+  } else {
+    ids = tokenizer.encode(text);
+  }
   nlohmann::json line{{"ids", ids}, {"decoded", tokenizer.decode(ids)}};
   std::cout << line.dump() << "\n";
 }
@@ -35,6 +46,7 @@ void print(const io::Tokenizer& tokenizer, std::string_view text) {
 void run_tokenize(const TokenizeArgs& args) {
   const int sources = !args.text.empty() + !args.input.empty() + !args.raw.empty() + args.info;
   CREAM_CHECK(sources == 1, "tokenize: give exactly one of --text, --input, --raw, --info");
+  const auto chat = data::parse_chat_template(args.chat_template);
   const io::Tokenizer tokenizer(args.tokenizer);
   if (args.info) {
     nlohmann::json info{{"kind", tokenizer.file_name()}, {"vocab_size", tokenizer.vocab_size()},
@@ -43,9 +55,9 @@ void run_tokenize(const TokenizeArgs& args) {
                         {"sha256", tokenizer.sha256()}};
     std::cout << info.dump() << "\n";
   } else if (!args.text.empty()) {
-    print(tokenizer, args.text);
+    print(tokenizer, args.text, chat);
   } else if (!args.raw.empty()) {
-    print(tokenizer, util::read_text_file(args.raw));
+    print(tokenizer, util::read_text_file(args.raw), chat);
   } else {
     std::ifstream in(args.input);
     CREAM_CHECK(in.good(), args.input + ": cannot open");
@@ -60,7 +72,7 @@ void run_tokenize(const TokenizeArgs& args) {
       }
       CREAM_CHECK(object.is_object() && object.contains("text") && object.at("text").is_string(),
                   args.input + ":" + std::to_string(number) + ": expected {\"text\": ...}");
-      print(tokenizer, object.at("text").get<std::string>());
+      print(tokenizer, object.at("text").get<std::string>(), chat);
     }
   }
 }
@@ -73,6 +85,9 @@ void setup_tokenize(CLI::App& root) {
   cmd->add_option("--input", args->input, "JSONL file of {\"text\": ...} lines");
   cmd->add_option("--raw", args->raw, "A file whose bytes are one text (invalid UTF-8 becomes U+FFFD)");
   cmd->add_flag("--info", args->info, "Print the tokenizer's vocabulary size and special ids");
+  cmd->add_option("--chat-template", args->chat_template,
+                  "Wrap each text as one user message (none, vicuna, llama3, qwen2); the ids then start with BOS")
+      ->capture_default_str();
   cmd->callback([args] { run_tokenize(*args); });
 }
 

@@ -55,9 +55,38 @@ void check_depth(double depth_percent) {
 
 // The text before and after the message in the chat template.
 std::string template_head(ChatTemplate chat) {
-  return chat == ChatTemplate::vicuna ? std::string(kVicunaSystem) + " USER: " : std::string();
+  switch (chat) {
+    case ChatTemplate::vicuna: return std::string(kVicunaSystem) + " USER: ";
+    case ChatTemplate::llama3: return "<|start_header_id|>user<|end_header_id|>\n\n";
+    case ChatTemplate::qwen2:
+      return "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n";
+    default: return "";
+  }
 }
-std::string template_tail(ChatTemplate chat) { return chat == ChatTemplate::vicuna ? " ASSISTANT:" : ""; }
+std::string template_tail(ChatTemplate chat) {
+  switch (chat) {
+    case ChatTemplate::vicuna: return " ASSISTANT:";
+    case ChatTemplate::llama3: return "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n";
+    case ChatTemplate::qwen2: return "<|im_end|>\n<|im_start|>assistant\n";
+    default: return "";
+  }
+}
+
+// The special tokens a template writes.
+std::vector<std::string> template_markers(ChatTemplate chat) {
+  if (chat == ChatTemplate::llama3) return {"<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"};
+  if (chat == ChatTemplate::qwen2) return {"<|im_start|>", "<|im_end|>"};
+  return {};
+}
+
+// Llama-3's template trims the message (the prompts built here never start with
+// whitespace, so offsets into the message stay valid).
+std::string trimmed(const std::string& text) {
+  const auto first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) return "";
+  const auto last = text.find_last_not_of(" \t\r\n");
+  return text.substr(first, last - first + 1);
+}
 
 std::string repeat(const std::string& piece, int64_t times) {
   std::string out;
@@ -154,15 +183,30 @@ std::string json_quoted(const std::string& text) { return "\"" + text + "\""; }
 // --- chat template ------------------------------------------------------------------------------
 
 ChatTemplate parse_chat_template(const std::string& name) {
-  if (name == "none") return ChatTemplate::none;
-  if (name == "vicuna") return ChatTemplate::vicuna;
-  throw Error("--chat-template: unknown template '" + name + "' (valid: none, vicuna)");
+  for (const auto chat : {ChatTemplate::none, ChatTemplate::vicuna, ChatTemplate::llama3, ChatTemplate::qwen2})
+    if (name == chat_template_name(chat)) return chat;
+  throw Error("--chat-template: unknown template '" + name + "' (valid: none, vicuna, llama3, qwen2)");
 }
 
-const char* chat_template_name(ChatTemplate chat) { return chat == ChatTemplate::vicuna ? "vicuna" : "none"; }
+const char* chat_template_name(ChatTemplate chat) {
+  switch (chat) {
+    case ChatTemplate::vicuna: return "vicuna";
+    case ChatTemplate::llama3: return "llama3";
+    case ChatTemplate::qwen2: return "qwen2";
+    default: return "none";
+  }
+}
 
 std::string apply_chat_template(ChatTemplate chat, const std::string& message) {
-  return template_head(chat) + message + template_tail(chat);
+  return template_head(chat) + (chat == ChatTemplate::llama3 ? trimmed(message) : message) + template_tail(chat);
+}
+
+void check_chat_template(const io::Tokenizer& tokenizer, ChatTemplate chat) {
+  for (const auto& marker : template_markers(chat)) {
+    CREAM_CHECK(tokenizer.encode(marker).size() == 1,
+                "--chat-template " + std::string(chat_template_name(chat)) + ": " + marker + " is not one token of " +
+                    tokenizer.path().string() + " (that template belongs to another model family)");
+  }
 }
 
 // --- token helpers ------------------------------------------------------------------------------
@@ -213,6 +257,7 @@ std::vector<int32_t> answer_continuation_ids(const io::Tokenizer& tokenizer, con
 int64_t draw_passkey(util::Rng& rng) { return rng.uniform_int(1, kMaxProtocolValue); }
 
 RetrievalPrompt build_passkey(const io::Tokenizer& tokenizer, const PasskeyOptions& options) {
+  check_chat_template(tokenizer, options.chat);
   check_depth(options.depth_percent);
   CREAM_CHECK(options.length > 0, "passkey: length " + std::to_string(options.length) + " must be positive");
   const int64_t base_length = passkey_length(tokenizer, options, 0);
@@ -244,6 +289,7 @@ RetrievalPrompt build_passkey(const io::Tokenizer& tokenizer, const PasskeyOptio
 
 RetrievalPrompt build_lines(const io::Tokenizer& tokenizer, const WordLists& words, const LinesOptions& options,
                             util::Rng& rng) {
+  check_chat_template(tokenizer, options.chat);
   check_depth(options.depth_percent);
   CREAM_CHECK(options.lines >= 1, "lines: the number of lines " + std::to_string(options.lines) + " must be >= 1");
   CREAM_CHECK(!words.adjectives.empty() && !words.nouns.empty(), "lines: the word lists are empty");
@@ -301,6 +347,7 @@ std::string random_uuid(util::Rng& rng) {
 }
 
 RetrievalPrompt build_key_value(const io::Tokenizer& tokenizer, const KeyValueOptions& options, util::Rng& rng) {
+  check_chat_template(tokenizer, options.chat);
   CREAM_CHECK(options.pairs >= 1, "kv: the number of pairs " + std::to_string(options.pairs) + " must be >= 1");
   CREAM_CHECK(
       options.gold_index >= 0 && options.gold_index < options.pairs,
@@ -340,6 +387,7 @@ RetrievalPrompt build_key_value(const io::Tokenizer& tokenizer, const KeyValueOp
 // --- needle in a haystack -----------------------------------------------------------------------
 
 RetrievalPrompt build_needle(const io::Tokenizer& tokenizer, const Haystack& haystack, const NeedleOptions& options) {
+  check_chat_template(tokenizer, options.chat);
   check_depth(options.depth_percent);
   CREAM_CHECK(!haystack.ids.empty(), "needle: the haystack " + haystack.source + " is empty");
   CREAM_CHECK(!options.needle.empty(), "needle: the needle text is empty");

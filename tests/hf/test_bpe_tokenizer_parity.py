@@ -29,7 +29,8 @@ QWEN2_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| 
 
 FAMILIES = {
     "llama3": {"pattern": LLAMA3_PATTERN, "nfc": False, "ignore_merges": True,
-               "specials": ["<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>"], "bos": "<|begin_of_text|>",
+               "specials": ["<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>", "<|start_header_id|>",
+                            "<|end_header_id|>"], "bos": "<|begin_of_text|>",
                "eos": "<|end_of_text|>"},
     "qwen2": {"pattern": QWEN2_PATTERN, "nfc": True, "ignore_merges": False,
               "specials": ["<|endoftext|>", "<|im_start|>", "<|im_end|>"], "bos": None, "eos": "<|endoftext|>"},
@@ -138,6 +139,44 @@ def compare_info_and_prepare(folder, tok, family, texts, work):
     return f"vocab {info['vocab_size']}, bos {info['bos_id']}, eos {info['eos_id']}; {len(docs)} documents as tokenizers"
 
 
+# The two models' chat layouts, written here as Jinja for transformers' apply_chat_template.
+CHAT_TEMPLATES = {
+    "llama3": ("{{ bos_token }}{% for m in messages %}{{ '<|start_header_id|>' + m['role'] + '<|end_header_id|>\n\n'"
+               " + (m['content'] | trim) + '<|eot_id|>' }}{% endfor %}{% if add_generation_prompt %}"
+               "{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"),
+    "qwen2": ("{% for m in messages %}{% if loop.first and m['role'] != 'system' %}"
+              "{{ '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n' }}{% endif %}"
+              "{{ '<|im_start|>' + m['role'] + '\n' + m['content'] + '<|im_end|>\n' }}{% endfor %}"
+              "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"),
+}
+CHAT_MESSAGES = ["What is the pass key? The pass key is", "  Remember 12345.\nThen answer.  ",
+                 "日本語で答えてください。", "tabs\tand\nnewlines\n\n"]
+
+
+def compare_chat_template(folder, family, work):
+    from transformers import PreTrainedTokenizerFast
+    spec = FAMILIES[family]
+    hf = PreTrainedTokenizerFast(tokenizer_file=str(folder / "tokenizer.json"), bos_token=spec["bos"],
+                                 eos_token=spec["eos"])
+    hf.chat_template = CHAT_TEMPLATES[family]
+    write_jsonl(work / f"chat-{family}.jsonl", CHAT_MESSAGES)
+    ours = cream_lines("--tokenizer", folder / "tokenizer.json", "--chat-template", family,
+                       "--input", work / f"chat-{family}.jsonl")
+    for message, line in zip(CHAT_MESSAGES, ours):
+        expected = hf.apply_chat_template([{"role": "user", "content": message}], add_generation_prompt=True,
+                                          tokenize=True)
+        if hasattr(expected, "keys"):
+            expected = expected["input_ids"]
+        if line["ids"] != list(expected):
+            raise CaseFailure(f"{message!r}: cream {line['ids'][:12]}... vs apply_chat_template {list(expected)[:12]}...")
+    other = "qwen2" if family == "llama3" else "llama3"
+    proc = run_cream("tokenize", "--tokenizer", folder / "tokenizer.json", "--chat-template", other, "--text", "x",
+                     expect_ok=False)
+    if proc.returncode == 0 or "is not one token" not in proc.stderr:
+        raise CaseFailure(f"--chat-template {other} with a {family} tokenizer: exit {proc.returncode} {proc.stderr[-200:]}")
+    return f"{len(CHAT_MESSAGES)} messages as apply_chat_template; {other} refused"
+
+
 def expect_refusal(work, name, content, fragments):
     folder = work / "bad" / name
     folder.mkdir(parents=True, exist_ok=True)
@@ -202,6 +241,7 @@ def main():
             checks.run(f"{family}: ids and decoding", compare_texts, folder, tok, texts, work)
             checks.run(f"{family}: invalid UTF-8", compare_invalid_utf8, folder, tok, work)
             checks.run(f"{family}: BOS/EOS and data prepare", compare_info_and_prepare, folder, tok, family, texts, work)
+            checks.run(f"{family}: --chat-template {family}", compare_chat_template, folder, family, work)
         checks.run("damaged files are refused by field", check_refusals, work / "llama3", work)
         checks.run("out-of-range input_ids refused before any shard", check_out_of_range_ids, work / "llama3", work)
     return checks.finish()
