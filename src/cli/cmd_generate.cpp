@@ -48,6 +48,9 @@ void run_generate(GenerateCommand command) {
   const auto dtype = model::torch_dtype(parse_float_dtype(command.dtype, "--dtype"));
   auto model = model::load_model(command.model, device, dtype);
   model->eval();
+  CREAM_CHECK(tokenizer.vocab_size() <= model->config().vocab_size,
+              tokenizer_path.string() + ": tokenizer vocabulary (" + std::to_string(tokenizer.vocab_size()) +
+                  ") is larger than config.json's vocab_size (" + std::to_string(model->config().vocab_size) + ")");
   if (tokenizer.eos_id() >= 0) command.options.stop_ids.push_back(tokenizer.eos_id());
   const auto prompt = prompt_ids(tokenizer, command);
   // Said before the work: prompt plus new tokens past the window the model was made for.

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hf_common import (CaseFailure, Checks, corpus_lines, main_guard, read_token_shards, run_cream,  # noqa: E402
-                       tempdir, write_jsonl)
+                       save_hf_model, tempdir, tiny_config, write_jsonl)
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers  # noqa: E402
 
@@ -216,6 +216,22 @@ def check_refusals(folder, work):
     return f"{len(shown)} refusals, e.g. {shown[2][:120]}"
 
 
+def check_vocab_larger_than_model(folder, work):
+    """A model folder whose embedding is smaller than its tokenizer.json's vocabulary."""
+    model = work / "small-vocab"
+    save_hf_model(model, tiny_config(vocab_size=100))
+    (model / "tokenizer.json").write_bytes((folder / "tokenizer.json").read_bytes())
+    shown = []
+    for args in (["generate", "--model", model, "--prompt", "hello", "--max-new-tokens", "2"],
+                 ["eval", "passkey", "--model", model, "--lengths", "64", "--trials", "1", "--out", work / "pk.json"]):
+        proc = run_cream(*args, expect_ok=False)
+        last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
+        if proc.returncode == 0 or "tokenizer.json" not in last or "vocab_size" not in last:
+            raise CaseFailure(f"cream {args[0]}: exit {proc.returncode}: {proc.stderr.strip()[-300:]}")
+        shown.append(last)
+    return shown[0][:150]
+
+
 def check_out_of_range_ids(folder, work):
     path = work / "ids.jsonl"
     path.write_text(json.dumps({"input_ids": [1, 2, 999999]}) + "\n")
@@ -244,6 +260,8 @@ def main():
             checks.run(f"{family}: --chat-template {family}", compare_chat_template, folder, family, work)
         checks.run("damaged files are refused by field", check_refusals, work / "llama3", work)
         checks.run("out-of-range input_ids refused before any shard", check_out_of_range_ids, work / "llama3", work)
+        checks.run("a vocabulary larger than the model's embedding is refused", check_vocab_larger_than_model,
+                   work / "llama3", work)
     return checks.finish()
 
 
