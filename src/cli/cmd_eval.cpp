@@ -21,6 +21,7 @@
 #include "cream/util/error.h"
 #include "cream/util/fs.h"
 #include "cream/util/parse.h"
+#include "cream/util/signals.h"
 
 namespace cream::cli {
 namespace {
@@ -71,10 +72,18 @@ eval::RopeOverrides rope_overrides(const CommonFlags& flags) {
 }
 
 void write_record(const std::string& out, const nlohmann::json& record) {
-  if (out.empty()) return;
-  // Decoded outputs of weak models can hold broken UTF-8: replace it rather than fail.
-  util::write_file_atomic(out, record.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
-  std::cout << "wrote " << out << "\n";
+  if (!out.empty()) {
+    // Decoded outputs of weak models can hold broken UTF-8: replace it rather than fail.
+    util::write_file_atomic(out, record.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+    std::cout << "wrote " << out << (record.value("partial", false) ? " (partial)" : "") << "\n";
+  }
+  // SIGINT/SIGTERM: the results so far are written (marked "partial": true); the exit
+  // status still says the evaluation did not finish.
+  if (util::stop_requested()) {
+    std::cerr << "cream: eval stopped by signal " << util::stop_signal()
+              << (out.empty() ? "" : ": the results so far are in " + out + ", marked \"partial\": true") << "\n";
+    throw ExitWithStatus{util::StopSignalGuard::forced_exit_status(util::stop_signal())};
+  }
 }
 
 // "0,12.5 50" -> {0, 12.5, 50}; every item must be a number.
@@ -162,6 +171,8 @@ void run_ppl(const PplCommandOptions& options) {
   CREAM_CHECK(options.docs >= 0, "--docs: must be 0 (all) or positive");
   request.options.max_documents = options.docs;
   request.options.progress = ppl_progress_printer();
+  util::StopSignalGuard stop_guard;  // first SIGINT/SIGTERM: stop after the document, write what is done
+  request.options.stop = [] { return util::stop_requested(); };
   const auto overrides = rope_overrides(options.common);
   request.rope_override = overrides.scaling;
   request.rope_params = overrides.params;
@@ -267,6 +278,8 @@ void run_retrieval_command(const RetrievalCommandOptions& options) {
   request.dtype = eval_dtype(options.common.dtype);
   request.device = parse_device(options.common.device, "--device");
   request.progress = retrieval_progress_printer(options.task);
+  util::StopSignalGuard stop_guard;  // first SIGINT/SIGTERM: stop after the trial, write what is done
+  request.stop = [] { return util::stop_requested(); };
   const auto record = eval::run_retrieval(request);
   print_retrieval_table(record);
   write_record(options.common.out, record);

@@ -174,7 +174,9 @@ std::vector<LengthResult> evaluate_perplexity(model::LlamaForCausalLMImpl& model
   torch::NoGradGuard no_grad;
   model.eval();
   std::vector<LengthResult> results;
+  bool stopped = false;
   for (const auto length : options.lengths) {
+    if (stopped) break;
     LengthResult result;
     result.length = length;
     const auto start = std::chrono::steady_clock::now();
@@ -200,7 +202,13 @@ std::vector<LengthResult> evaluate_perplexity(model::LlamaForCausalLMImpl& model
         result.documents += 1;
       }
       if (options.progress) options.progress(length, static_cast<int64_t>(i + 1), static_cast<int64_t>(documents.size()));
+      if (options.stop && options.stop()) {
+        stopped = true;
+        result.partial = i + 1 < documents.size();
+        break;
+      }
     }
+    if (stopped && result.tokens_scored == 0) break;
     CREAM_CHECK(result.tokens_scored > 0, "perplexity: no token was scored at length " + std::to_string(length));
     result.ppl_token = std::exp(result.nll / static_cast<double>(result.tokens_scored));
     result.ppl_doc_mean = doc_ppl_sum / static_cast<double>(result.documents);
@@ -240,6 +248,7 @@ nlohmann::json perplexity_json(const std::string& model_folder, const model::Lla
     nlohmann::json row;
     row["length"] = r.length;
     if (options.mode == PerplexityMode::Sliding) row["stride"] = r.stride;
+    if (r.partial) row["partial"] = true;  // fewer documents than docs_used
     row["ppl_token"] = r.ppl_token;
     row["ppl_doc_mean"] = r.ppl_doc_mean;
     row["nll_sum"] = r.nll;

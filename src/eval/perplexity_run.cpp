@@ -70,6 +70,8 @@ nlohmann::json run_perplexity(const PerplexityRequest& request) {
   const auto results = evaluate_perplexity(*model, documents, request.options);
   auto record = perplexity_json(model_folder.string(), config, request.rope_override, data_folder.string(),
                                 request.options, chosen, results);
+  record["partial"] = results.size() < lengths.size() ||
+                      std::any_of(results.begin(), results.end(), [](const LengthResult& r) { return r.partial; });
   record["rope_params"] = request.rope_params;
   record["window"] = supported_window(config);
   record["dtype"] = model::hf_dtype_name(model::io_dtype(request.dtype));

@@ -254,7 +254,8 @@ TrialResult run_trial(model::LlamaForCausalLMImpl& model, const io::Tokenizer& t
 std::vector<CellResult> evaluate_retrieval(model::LlamaForCausalLMImpl& model, const io::Tokenizer& tokenizer,
                                            const PromptMaker& make_prompt, const RetrievalOptions& options,
                                            const std::vector<int64_t>& stop_ids,
-                                           const std::function<void(const RetrievalProgress&)>& progress) {
+                                           const std::function<void(const RetrievalProgress&)>& progress,
+                                           const std::function<bool()>& stop) {
   const auto cells = plan_cells(options);
   torch::NoGradGuard no_grad;
   const auto start = std::chrono::steady_clock::now();
@@ -272,6 +273,10 @@ std::vector<CellResult> evaluate_retrieval(model::LlamaForCausalLMImpl& model, c
       result.trials.push_back(run_trial(model, tokenizer, prompt, options, stop_ids));
       const auto end = std::chrono::steady_clock::now();
       result.seconds += std::chrono::duration<double>(end - begin).count();
+      if (stop && stop()) {  // SIGINT/SIGTERM: the trials so far, this cell possibly short
+        results.push_back(std::move(result));
+        return results;
+      }
       if (!progress) continue;
       ++report.trials_done;
       report.cells_done = static_cast<int64_t>(results.size()) + (trial + 1 == options.trials ? 1 : 0);

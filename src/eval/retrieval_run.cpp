@@ -254,9 +254,13 @@ json run_retrieval(const RetrievalRequest& request) {
   auto model = model::load_model(config, weights, request.device, request.dtype);
   model->eval();
   const auto cell_results =
-      evaluate_retrieval(*model, tokenizer, make_prompt, request.options, stop_ids(tokenizer, config), request.progress);
+      evaluate_retrieval(*model, tokenizer, make_prompt, request.options, stop_ids(tokenizer, config), request.progress,
+                         request.stop);
 
   json record = retrieval_results_json(request.options, cell_results);
+  record["partial"] = cell_results.size() < cells.size() ||
+                      (!cell_results.empty() &&
+                       static_cast<int64_t>(cell_results.back().trials.size()) < request.options.trials);
   record["model"] = folder.string();
   record.update(rope_record(config, request.rope));
   record.update(sources);

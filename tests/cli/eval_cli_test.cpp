@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <chrono>
 #include <fstream>
 #include <map>
 #include <regex>
@@ -397,4 +398,46 @@ TEST(EvalCli, BadInputNamesTheCulprit) {
         << args << "\n" << result.stderr_text;
     EXPECT_FALSE(fs::exists(out)) << args << ": no record on failure";
   }
+}
+
+// SIGTERM during a long evaluation: the results so far are written, marked partial,
+// and the exit status is 128 + 15.
+TEST(EvalCli, ASignalWritesThePartialResultsAndExitsNonZero) {
+  const auto& w = workspace();
+  ASSERT_TRUE(w.setup_error.empty()) << w.setup_error;
+  const auto out = w.dir / "partial-ppl.json", err = w.dir / "partial.err";
+  fs::remove(out);
+  // Long enough never to finish within the test (sliding, stride 2, four lengths, every document).
+  const std::string args = "eval ppl --model " + w.init_model.string() + " --data " + (w.dir / "data").string() +
+                           " --lengths 64,128,256,512 --mode sliding --stride 2 --docs 0 --threads 1 --out " +
+                           out.string() + " 2>" + err.string() + " & P=$!; sleep 3; kill -TERM $P; wait $P; echo status=$?";
+  const auto started = std::chrono::steady_clock::now();
+  const auto result = run_cream(args);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  EXPECT_TRUE(contains(result.output, "status=143")) << result.output;
+  EXPECT_LT(seconds, 60.0);
+  ASSERT_TRUE(fs::exists(out)) << result.output;
+  const auto record = read_json(out);
+  EXPECT_TRUE(record.at("partial").get<bool>());
+  ASSERT_FALSE(record.at("results").empty());
+  EXPECT_GT(record.at("results")[0].at("ppl_token").get<double>(), 1.0);
+  std::ifstream in(err);
+  const std::string stderr_text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(contains(stderr_text, "stopped by signal 15") && contains(stderr_text, "\"partial\": true"))
+      << stderr_text;
+}
+
+TEST(EvalCli, ASignalDuringARetrievalEvalWritesItsTrialsSoFar) {
+  const auto& w = workspace();
+  ASSERT_TRUE(w.setup_error.empty()) << w.setup_error;
+  const auto out = w.dir / "partial-passkey.json";
+  fs::remove(out);
+  const std::string args = "eval passkey --model " + w.init_model.string() +
+                           " --lengths 256,512 --trials 200 --threads 1 --out " + out.string() +
+                           " 2>/dev/null & P=$!; sleep 3; kill -INT $P; wait $P; echo status=$?";
+  const auto result = run_cream(args);
+  EXPECT_TRUE(contains(result.output, "status=130")) << result.output;
+  ASSERT_TRUE(fs::exists(out)) << result.output;
+  const auto record = read_json(out);
+  EXPECT_TRUE(record.at("partial").get<bool>());
 }

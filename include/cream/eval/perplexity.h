@@ -63,6 +63,9 @@ struct PerplexityOptions {
   int64_t max_documents = 50;  // 0: every eligible document
   // Called after each document (length, documents done, documents in total).
   std::function<void(int64_t, int64_t, int64_t)> progress;
+  // Polled after each document: true ends the evaluation there (SIGINT/SIGTERM); the
+  // results so far come back, the length it stopped in marked partial.
+  std::function<bool()> stop;
 };
 
 struct LengthResult {
@@ -76,6 +79,7 @@ struct LengthResult {
   int64_t windows = 0;
   double seconds = 0.0;
   double tokens_per_s = 0.0;  // tokens through the model (context included) per second
+  bool partial = false;       // stopped before every document was scored
 };
 
 // Checks the options (lengths >= 2, stride in [1, length]) and which documents qualify:

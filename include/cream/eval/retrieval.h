@@ -118,7 +118,8 @@ using PromptMaker = std::function<data::RetrievalPrompt(const CellSpec&, util::R
 std::vector<CellResult> evaluate_retrieval(model::LlamaForCausalLMImpl& model, const io::Tokenizer& tokenizer,
                                            const PromptMaker& make_prompt, const RetrievalOptions& options,
                                            const std::vector<int64_t>& stop_ids,
-                                           const std::function<void(const RetrievalProgress&)>& progress = {});
+                                           const std::function<void(const RetrievalProgress&)>& progress = {},
+                                           const std::function<bool()>& stop = {});
 
 // Scores one greedy output against its prompt's answer (the task's rule).
 TrialResult score_output(RetrievalTask task, const data::RetrievalPrompt& prompt, const std::string& output);
@@ -140,6 +141,9 @@ struct RetrievalRequest {
   torch::ScalarType dtype = torch::kFloat;
   torch::Device device = torch::kCPU;
   std::function<void(const RetrievalProgress&)> progress;
+  // Polled after each trial: true ends the evaluation (SIGINT/SIGTERM) with the trials
+  // so far; the record then says "partial": true.
+  std::function<bool()> stop;
 };
 
 // Checks the folder (config.json, tokenizer.model), the overrides and the plan, builds the

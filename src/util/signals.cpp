@@ -1,4 +1,4 @@
-#include "cream/train/signals.h"
+#include "cream/util/signals.h"
 
 #include <atomic>
 #include <cstring>
@@ -7,7 +7,7 @@
 
 #include "cream/util/error.h"
 
-namespace cream::train {
+namespace cream::util {
 namespace {
 
 // Process-wide by nature: a signal handler can reach nothing else. Lock-free
@@ -71,4 +71,4 @@ bool stop_requested() { return g_stop_signal.load() != 0; }
 
 int stop_signal() { return g_stop_signal.load(); }
 
-}  // namespace cream::train
+}  // namespace cream::util
