@@ -12,6 +12,7 @@
 #include "command_registry.h"
 #include "cream/data/prepare.h"
 #include "cream/data/prompts.h"
+#include "cream/util/error.h"
 #include "cream/data/synth.h"
 #include "cream/io/tokenizer.h"
 #include "cream/util/fs.h"
@@ -29,15 +30,26 @@ struct PrepareArgs {
   uint64_t shard_tokens = data::PrepareOptions{}.max_shard_tokens;
   bool force = false;
   bool quiet = false;
+  std::string format = "text";
+  std::string chat_template = "none";
 };
 
 void run_prepare(const PrepareArgs& args) {
+  CREAM_CHECK(args.format == "text" || args.format == "sharegpt",
+              "--format: unknown format '" + args.format + "' (valid: text, sharegpt)");
+  const auto chat = data::parse_chat_template(args.chat_template);
+  CREAM_CHECK(args.format == "text" || chat != data::ChatTemplate::none,
+              "--format sharegpt: needs --chat-template (vicuna, llama2, llama3 or qwen2): the layout of the turns");
+  CREAM_CHECK(args.format == "sharegpt" || chat == data::ChatTemplate::none,
+              "--chat-template: only with --format sharegpt (texts are tokenized as they are)");
   util::check_output_path(args.out, "--out", /*is_folder=*/true);
   data::PrepareOptions options;
   options.tokenizer = args.tokenizer;
   for (const auto& input : args.inputs) options.inputs.emplace_back(input);
   options.out = args.out;
   options.text_field = args.text_field;
+  options.format = args.format;
+  options.chat_template = args.chat_template;
   options.append_eos = args.eos;
   options.threads = args.threads;
   options.max_shard_tokens = args.shard_tokens;
@@ -148,6 +160,14 @@ void setup_data(CLI::App& root) {
   prepare->add_option("--out", args->out, "Output folder (written atomically)")->required();
   prepare->add_option("--text-field", args->text_field, "JSONL field holding the text")->capture_default_str();
   prepare->add_flag("--eos", args->eos, "Append the tokenizer's EOS to every document");
+  prepare->add_option("--format", args->format,
+                      "text (JSONL {\"text\"} / {\"input_ids\"}, plain text) or sharegpt (conversations: "
+                      "{\"conversations\": [{\"from\", \"value\"}]} or {\"messages\": [{\"role\", \"content\"}]} "
+                      "per JSONL line or in one JSON array)")
+      ->capture_default_str();
+  prepare->add_option("--chat-template", args->chat_template,
+                      "With --format sharegpt: vicuna, llama2, llama3 or qwen2 (docs/chat-data.md)")
+      ->capture_default_str();
   prepare->add_option("--threads", args->threads, "Tokenizer threads (0: all cores)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cream/data/conversation.h"
 #include "cream/util/error.h"
 
 namespace cream::data {
@@ -47,13 +48,11 @@ std::vector<int32_t> checked_input_ids(const json& ids, const std::string& where
   return out;
 }
 
-void encode_jsonl_line(std::string_view line, const std::string& where, const io::Tokenizer& tokenizer,
-                       const EncodeSettings& settings, EncodeResult& result) {
-  json doc;
-  try {
-    doc = json::parse(line);
-  } catch (const json::parse_error& e) {
-    throw Error(where + ": malformed JSON line (" + std::string(e.what()) + ")");
+void encode_object(const json& doc, const std::string& where, const io::Tokenizer& tokenizer,
+                   const EncodeSettings& settings, EncodeResult& result) {
+  if (settings.sharegpt) {
+    add_document(conversation_ids(parse_conversation(doc, where), settings.chat, tokenizer), tokenizer, settings, result);
+    return;
   }
   CREAM_CHECK(doc.is_object(), where + ": a JSONL line must be a JSON object");
   const bool has_ids = doc.contains("input_ids");
@@ -68,6 +67,31 @@ void encode_jsonl_line(std::string_view line, const std::string& where, const io
   const json& text = doc.at(settings.text_field);
   CREAM_CHECK(text.is_string(), where + ": field '" + settings.text_field + "' is not a string");
   add_document(tokenizer.encode(text.get_ref<const std::string&>()), tokenizer, settings, result);
+}
+
+void encode_jsonl_line(std::string_view line, const std::string& where, const io::Tokenizer& tokenizer,
+                       const EncodeSettings& settings, EncodeResult& result) {
+  json doc;
+  try {
+    doc = json::parse(line);
+  } catch (const json::parse_error& e) {
+    throw Error(where + ": malformed JSON line (" + std::string(e.what()) + ")");
+  }
+  encode_object(doc, where, tokenizer, settings, result);
+}
+
+// A .json file holding one array (ShareGPT's dumps): every element is one document.
+void encode_json_array(const EncodeTask& task, const io::Tokenizer& tokenizer, const EncodeSettings& settings,
+                       EncodeResult& result) {
+  json array;
+  try {
+    array = json::parse(task.bytes);
+  } catch (const json::parse_error& e) {
+    throw Error(task.file + ": malformed JSON (" + std::string(e.what()) + ")");
+  }
+  CREAM_CHECK(array.is_array(), task.file + ": expected a JSON array");
+  for (size_t i = 0; i < array.size(); ++i)
+    encode_object(array[i], task.file + ": [" + std::to_string(i) + "]", tokenizer, settings, result);
 }
 
 void encode_jsonl_block(const EncodeTask& task, const io::Tokenizer& tokenizer, const EncodeSettings& settings,
@@ -90,7 +114,8 @@ EncodeResult encode_task(const EncodeTask& task, const io::Tokenizer& tokenizer,
   EncodeResult result;
   result.input_index = task.input_index;
   try {
-    if (task.jsonl) encode_jsonl_block(task, tokenizer, settings, result);
+    if (task.json_array) encode_json_array(task, tokenizer, settings, result);
+    else if (task.jsonl) encode_jsonl_block(task, tokenizer, settings, result);
     else add_document(tokenizer.encode(task.bytes), tokenizer, settings, result);
   } catch (const std::exception& e) {
     result.error = e.what();

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "cream/data/prompts.h"
 #include "cream/io/tokenizer.h"
 
 namespace cream::data {
@@ -15,6 +16,7 @@ struct EncodeTask {
   size_t input_index = 0;
   std::string file;           // for error messages
   bool jsonl = false;
+  bool json_array = false;    // the whole file is one JSON array of documents / conversations
   uint64_t first_line = 1;    // 1-based line number of the block's first line
   std::string bytes;
 };
@@ -31,6 +33,9 @@ struct EncodeResult {
 struct EncodeSettings {
   std::string text_field = "text";
   bool append_eos = false;
+  // --format sharegpt: each JSON object is a conversation laid out by `chat`.
+  bool sharegpt = false;
+  ChatTemplate chat = ChatTemplate::none;
 };
 
 // Never throws: errors land in EncodeResult::error so that the writer reports the

@@ -122,6 +122,11 @@ class InputReader {
     // JSONL: a block that ends at a line break (or at the end of the file).
     std::string block = std::move(carry_);
     carry_.clear();
+    if (line_ == 1 && block.empty() && file_offset_ == 0) {
+      if (produce_json_array(task)) return true;
+      block = std::move(carry_);
+      carry_.clear();
+    }
     for (;;) {
       const std::string more = read_some(chunk_bytes_);
       block += more;
@@ -138,6 +143,22 @@ class InputReader {
     task.first_line = line_;
     line_ += static_cast<uint64_t>(std::count(block.begin(), block.end(), '\n'));
     task.bytes = std::move(block);
+    check_text(task);
+    return true;
+  }
+
+  // A .json file whose first character is '[' is one JSON array, handed over whole.
+  bool produce_json_array(EncodeTask& task) {
+    if (without_compression_suffix(inputs_[current_]).extension() != ".json") return false;
+    std::string bytes = read_some(chunk_bytes_);
+    const auto first = bytes.find_first_not_of(" \t\r\n");
+    if (first == std::string::npos || bytes[first] != '[') {
+      carry_ = std::move(bytes);  // JSON lines after all: the normal path continues from here
+      return false;
+    }
+    for (std::string part; !(part = read_some(chunk_bytes_ * 4)).empty();) bytes += part;
+    task.json_array = true;
+    task.bytes = std::move(bytes);
     check_text(task);
     return true;
   }
@@ -239,7 +260,8 @@ void consume(const EncodeResult& result, ShardWriter& writer, Manifest& m) {
 void fill_folder(const fs::path& folder, const PrepareOptions& options, const io::Tokenizer& tokenizer,
                  Manifest& m) {
   const int threads = options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
-  const EncodeSettings settings{options.text_field, options.append_eos};
+  const EncodeSettings settings{options.text_field, options.append_eos, options.format == "sharegpt",
+                                parse_chat_template(options.chat_template)};
   ShardWriter writer(folder, m.dtype, m.max_shard_tokens);
   InputReader reader(options.inputs, options.chunk_bytes);
   Progress progress(options.progress);

@@ -57,6 +57,7 @@ void check_depth(double depth_percent) {
 std::string template_head(ChatTemplate chat) {
   switch (chat) {
     case ChatTemplate::vicuna: return std::string(kVicunaSystem) + " USER: ";
+    case ChatTemplate::llama2: return "[INST] ";
     case ChatTemplate::llama3: return "<|start_header_id|>user<|end_header_id|>\n\n";
     case ChatTemplate::qwen2:
       return "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n";
@@ -66,6 +67,7 @@ std::string template_head(ChatTemplate chat) {
 std::string template_tail(ChatTemplate chat) {
   switch (chat) {
     case ChatTemplate::vicuna: return " ASSISTANT:";
+    case ChatTemplate::llama2: return " [/INST]";
     case ChatTemplate::llama3: return "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n";
     case ChatTemplate::qwen2: return "<|im_end|>\n<|im_start|>assistant\n";
     default: return "";
@@ -74,7 +76,7 @@ std::string template_tail(ChatTemplate chat) {
 
 // The special tokens a template writes.
 std::vector<std::string> template_markers(ChatTemplate chat) {
-  if (chat == ChatTemplate::llama3) return {"<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"};
+  if (chat == ChatTemplate::llama3) return {"<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"};
   if (chat == ChatTemplate::qwen2) return {"<|im_start|>", "<|im_end|>"};
   return {};
 }
@@ -183,14 +185,16 @@ std::string json_quoted(const std::string& text) { return "\"" + text + "\""; }
 // --- chat template ------------------------------------------------------------------------------
 
 ChatTemplate parse_chat_template(const std::string& name) {
-  for (const auto chat : {ChatTemplate::none, ChatTemplate::vicuna, ChatTemplate::llama3, ChatTemplate::qwen2})
+  for (const auto chat :
+       {ChatTemplate::none, ChatTemplate::vicuna, ChatTemplate::llama2, ChatTemplate::llama3, ChatTemplate::qwen2})
     if (name == chat_template_name(chat)) return chat;
-  throw Error("--chat-template: unknown template '" + name + "' (valid: none, vicuna, llama3, qwen2)");
+  throw Error("--chat-template: unknown template '" + name + "' (valid: none, vicuna, llama2, llama3, qwen2)");
 }
 
 const char* chat_template_name(ChatTemplate chat) {
   switch (chat) {
     case ChatTemplate::vicuna: return "vicuna";
+    case ChatTemplate::llama2: return "llama2";
     case ChatTemplate::llama3: return "llama3";
     case ChatTemplate::qwen2: return "qwen2";
     default: return "none";
@@ -198,8 +202,11 @@ const char* chat_template_name(ChatTemplate chat) {
 }
 
 std::string apply_chat_template(ChatTemplate chat, const std::string& message) {
-  return template_head(chat) + (chat == ChatTemplate::llama3 ? trimmed(message) : message) + template_tail(chat);
+  const bool trims = chat == ChatTemplate::llama3 || chat == ChatTemplate::llama2;
+  return template_head(chat) + (trims ? trimmed(message) : message) + template_tail(chat);
 }
+
+const char* vicuna_system_prompt() { return kVicunaSystem; }
 
 void check_chat_template(const io::Tokenizer& tokenizer, ChatTemplate chat) {
   for (const auto& marker : template_markers(chat)) {

@@ -24,6 +24,10 @@ struct PrepareOptions {
   std::vector<std::filesystem::path> inputs;
   std::filesystem::path out;
   std::string text_field = "text";
+  // "text" (JSONL {"text"} / {"input_ids"}, plain text) or "sharegpt" (conversations,
+  // include/cream/data/conversation.h) laid out by chat_template.
+  std::string format = "text";
+  std::string chat_template = "none";
   bool append_eos = false;
   int threads = 0;                            // 0: all available cores
   uint64_t max_shard_tokens = uint64_t(1) << 29;  // 1 GiB of uint16 per shard

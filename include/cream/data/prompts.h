@@ -24,15 +24,16 @@
 
 namespace cream::data {
 
-enum class ChatTemplate { none, vicuna, llama3, qwen2 };
+enum class ChatTemplate { none, vicuna, llama2, llama3, qwen2 };
 
-// "none" / "vicuna" / "llama3" / "qwen2"; throws cream::Error naming --chat-template and
+// "none" / "vicuna" / "llama2" / "llama3" / "qwen2"; throws cream::Error naming --chat-template and
 // the valid names.
 ChatTemplate parse_chat_template(const std::string& name);
 const char* chat_template_name(ChatTemplate chat);
 // One user message and the assistant's turn opened, as the models' own templates lay
 // them out (the prompt's BOS is added by the builders, not written here):
 //   vicuna (v1.1)  "<system> USER: <message> ASSISTANT:"
+//   llama2         "[INST] <message, trimmed> [/INST]"  (Llama-2-Chat, no system block)
 //   llama3         "<|start_header_id|>user<|end_header_id|>\n\n<message, trimmed><|eot_id|>"
 //                  "<|start_header_id|>assistant<|end_header_id|>\n\n"  (Llama-3 Instruct)
 //   qwen2          "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
@@ -40,6 +41,8 @@ const char* chat_template_name(ChatTemplate chat);
 //                  system line; Qwen2.5's differs)
 //   none           the message unchanged.
 std::string apply_chat_template(ChatTemplate chat, const std::string& message);
+// Vicuna v1.1's default system line.
+const char* vicuna_system_prompt();
 // The template's markers must be single tokens of `tokenizer` (else the prompt would
 // spell them out as text): a cream::Error naming --chat-template otherwise.
 void check_chat_template(const io::Tokenizer& tokenizer, ChatTemplate chat);
