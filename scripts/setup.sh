@@ -16,6 +16,7 @@ PACKAGES=(
   libsentencepiece-dev sentencepiece
   libpcre2-dev libutf8proc-dev  # tokenizer.json: Split regexes, NFC
   zlib1g-dev libzstd-dev # gzip and zstd inputs of `cream data prepare`
+  zstd                   # scripts/walkthrough_smoke.sh compresses its input
   nlohmann-json3-dev libcli11-dev libspdlog-dev libyaml-cpp-dev
   libgtest-dev googletest
   python3 python3-venv   # the virtual environment below
