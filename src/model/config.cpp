@@ -1,5 +1,6 @@
 #include "cream/model/config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 
@@ -23,6 +24,8 @@ class FieldReader {
   }
   // Absent and null both mean "not given", as in HF.
   bool has(const std::string& key) const { return object_.contains(key) && !object_.at(key).is_null(); }
+  // Written at all, null included (where HF's default differs from null).
+  bool present(const std::string& key) const { return object_.contains(key); }
 
   std::optional<int64_t> optional_int(const std::string& key) const {
     if (!has(key)) return std::nullopt;
@@ -155,7 +158,13 @@ void read_sizes(const FieldReader& r, LlamaConfig& c) {
   c.num_attention_heads = r.required_int("num_attention_heads");
   c.num_hidden_layers = r.required_int("num_hidden_layers");
   c.vocab_size = r.required_int("vocab_size");
-  c.num_key_value_heads = r.optional_int("num_key_value_heads").value_or(c.num_attention_heads);
+  // HF's defaults when the key is absent (null means "as many as the query heads" in all three).
+  int64_t default_kv_heads = c.num_attention_heads;
+  if (!r.present("num_key_value_heads") && c.family == ModelFamily::Mistral) default_kv_heads = 8;
+  if (!r.present("num_key_value_heads") && c.family == ModelFamily::Qwen2) default_kv_heads = 32;
+  if (c.family == ModelFamily::Mistral) c.max_position_embeddings = 4096 * 32;
+  if (c.family == ModelFamily::Qwen2) c.max_position_embeddings = 32768;
+  c.num_key_value_heads = r.optional_int("num_key_value_heads").value_or(default_kv_heads);
   if (c.num_attention_heads > 0 && !r.has("head_dim")) {
     if (c.hidden_size % c.num_attention_heads != 0)
       r.fail("hidden_size", "(" + std::to_string(c.hidden_size) + ") is not divisible by num_attention_heads (" +
@@ -171,8 +180,17 @@ void read_flags_and_ids(const FieldReader& r, LlamaConfig& c) {
   if (auto v = r.optional_number("rms_norm_eps")) c.rms_norm_eps = *v;
   if (auto v = r.optional_number("rope_theta")) c.rope_theta = *v;
   if (auto v = r.optional_bool("tie_word_embeddings")) c.tie_word_embeddings = *v;
-  if (auto v = r.optional_bool("attention_bias")) c.attention_bias = *v;
-  if (auto v = r.optional_bool("mlp_bias")) c.mlp_bias = *v;
+  // Only LlamaForCausalLM reads these; Qwen2 / Mistral fix their biases in code and ignore the
+  // keys, so `true` there promises tensors that transformers would not create.
+  for (const char* key : {"attention_bias", "mlp_bias"}) {
+    const auto v = r.optional_bool(key);
+    if (!v) continue;
+    if (c.family == ModelFamily::Llama) (std::string(key) == "attention_bias" ? c.attention_bias : c.mlp_bias) = *v;
+    else if (*v)
+      r.fail(key, std::string("true is not read by ") + architecture_name(c.family) +
+                      (c.family == ModelFamily::Qwen2 ? " (biases on q_proj/k_proj/v_proj always, none elsewhere)"
+                                                      : " (no biases)"));
+  }
   c.bos_token_id = r.optional_int("bos_token_id");
   c.eos_token_ids = r.id_list("eos_token_id");
   c.pad_token_id = r.optional_int("pad_token_id");
@@ -192,17 +210,72 @@ void require_all_equal(const FieldReader& r, const std::string& key, const std::
     if (!entry.is_string() || entry.get<std::string>() != only) r.fail(key, entry.dump() + why_not);
 }
 
-// transformers loads many architectures from the same kind of folder; cream runs Llama only,
-// so anything else is refused by name before its sizes produce a confusing error.
-void read_architecture(const FieldReader& r) {
-  if (auto type = r.optional_string("model_type"); type && *type != "llama")
-    r.fail("model_type", "\"" + *type + "\" is not supported (cream runs Llama models, model_type \"llama\")");
-  require_all_equal(r, "architectures", "LlamaForCausalLM", " is not supported (cream runs LlamaForCausalLM)");
+constexpr ModelFamily kFamilies[] = {ModelFamily::Llama, ModelFamily::Qwen2, ModelFamily::Mistral};
+constexpr const char* kSupportedClasses = "LlamaForCausalLM, Qwen2ForCausalLM and MistralForCausalLM";
+
+// transformers loads many architectures from the same kind of folder; cream runs the Llama
+// decoder in three spellings, so anything else is refused by name before its sizes produce a
+// confusing error. model_type decides (as AutoModel does); architectures must agree with it.
+ModelFamily read_architecture(const FieldReader& r) {
+  std::optional<ModelFamily> family;
+  const auto type = r.optional_string("model_type");
+  if (type) {
+    for (auto f : kFamilies)
+      if (*type == model_type_name(f)) family = f;
+    if (!family)
+      r.fail("model_type", "\"" + *type + "\" is not supported (cream runs model_type llama, qwen2 and mistral: " +
+                               kSupportedClasses + ")");
+  }
+  if (!r.has("architectures")) return family.value_or(ModelFamily::Llama);
+  const json& entries = r.raw("architectures");
+  if (!entries.is_array()) r.fail("architectures", "must be a list");
+  for (const auto& entry : entries) {
+    std::optional<ModelFamily> named;
+    for (auto f : kFamilies)
+      if (entry.is_string() && entry.get<std::string>() == architecture_name(f)) named = f;
+    if (!named) r.fail("architectures", entry.dump() + " is not supported (cream runs " + kSupportedClasses + ")");
+    if (!family) family = named;
+    if (*named == *family) continue;
+    if (type)
+      r.fail("model_type", "\"" + *type + "\" disagrees with architectures entry " + entry.dump() + " (a " +
+                               architecture_name(*named) + " has model_type \"" + model_type_name(*named) + "\")");
+    r.fail("architectures", "names two families (" + std::string(architecture_name(*family)) + " and " +
+                                architecture_name(*named) + ")");
+  }
+  return family.value_or(ModelFamily::Llama);
 }
 
-// Attention that does not see every earlier token (Mistral / Qwen2 sliding windows, HF 5
-// layer_types) would run as full causal attention here: a different model, so refused.
-void read_attention_pattern(const FieldReader& r, const LlamaConfig& c) {
+// Mistral and Qwen2 keep their sliding-window keys (written back by to_json); whether a
+// window is active is LlamaConfig::active_sliding_window, checked against the sequence
+// actually run (check_sequence_length). Mistral ignores layer_types in transformers; other
+// runtimes may not, so only full_attention layers are accepted there.
+void read_family_window(const FieldReader& r, LlamaConfig& c) {
+  // HF's default window is 4096 when the key is absent, none when it is null.
+  c.sliding_window = r.present("sliding_window") ? r.optional_int("sliding_window") : std::optional<int64_t>(4096);
+  if (c.sliding_window && *c.sliding_window <= 0)
+    r.fail("sliding_window", std::to_string(*c.sliding_window) + " must be positive (or null for none)");
+  if (c.family == ModelFamily::Mistral) {
+    require_all_equal(r, "layer_types", "full_attention",
+                      " layers are not supported for MistralForCausalLM (only full_attention)");
+    return;
+  }
+  c.use_sliding_window = r.optional_bool("use_sliding_window").value_or(false);
+  c.max_window_layers = r.optional_int("max_window_layers").value_or(28);
+  if (!r.has("layer_types")) return;
+  const json& entries = r.raw("layer_types");
+  if (!entries.is_array()) r.fail("layer_types", "must be a list");
+  for (const auto& entry : entries) {
+    const bool known = entry.is_string() &&
+                       (entry.get<std::string>() == "full_attention" || entry.get<std::string>() == "sliding_attention");
+    if (!known) r.fail("layer_types", entry.dump() + " layers are not supported (full_attention or sliding_attention)");
+    c.layer_types.push_back(entry.get<std::string>());
+  }
+}
+
+// A Llama has no sliding window in transformers; a window key on one is suspicious enough
+// (a Mistral or Qwen2 folder relabelled?) to be refused when it would matter at all.
+void read_attention_pattern(const FieldReader& r, LlamaConfig& c) {
+  if (c.family != ModelFamily::Llama) return read_family_window(r, c);
   const std::string unsupported = "sliding-window attention is not supported (cream attends to every earlier token)";
   const auto use = r.optional_bool("use_sliding_window");
   if (use && *use) r.fail("use_sliding_window", unsupported);
@@ -285,6 +358,24 @@ json rope_scaling_json(const LlamaConfig& c) {
 
 }  // namespace
 
+const char* architecture_name(ModelFamily family) {
+  switch (family) {
+    case ModelFamily::Llama: return "LlamaForCausalLM";
+    case ModelFamily::Qwen2: return "Qwen2ForCausalLM";
+    case ModelFamily::Mistral: return "MistralForCausalLM";
+  }
+  return "?";
+}
+
+const char* model_type_name(ModelFamily family) {
+  switch (family) {
+    case ModelFamily::Llama: return "llama";
+    case ModelFamily::Qwen2: return "qwen2";
+    case ModelFamily::Mistral: return "mistral";
+  }
+  return "?";
+}
+
 const char* rope_type_name(RopeType type) {
   switch (type) {
     case RopeType::Default: return "default";
@@ -315,7 +406,8 @@ LlamaConfig LlamaConfig::from_json(const json& j, const std::string& source) {
   if (!j.is_object()) throw Error(source + ": the config must be a JSON object");
   const FieldReader r(j, source);
   LlamaConfig c;
-  read_architecture(r);
+  c.source = source;
+  c.family = read_architecture(r);
   read_sizes(r, c);
   read_flags_and_ids(r, c);
   read_attention_pattern(r, c);
@@ -356,13 +448,45 @@ void LlamaConfig::validate(const std::string& source) const {
             std::to_string(num_attention_heads) + ")");
   check(head_dim % 2 == 0, source, "head_dim", "must be even for RoPE, got " + std::to_string(head_dim));
   check(rms_norm_eps > 0.0, source, "rms_norm_eps", "must be positive");
+  if (family != ModelFamily::Llama) {
+    const std::string no_such = std::string("must be false for ") + architecture_name(family);
+    check(!attention_bias, source, "attention_bias", no_such);
+    check(!mlp_bias, source, "mlp_bias", no_such);
+  }
+  if (sliding_window) check(*sliding_window > 0, source, "sliding_window", "must be positive (or null for none)");
+  if (!layer_types.empty())
+    check(family == ModelFamily::Qwen2 && static_cast<int64_t>(layer_types.size()) == num_hidden_layers, source,
+          "layer_types", "needs one entry per layer (" + std::to_string(num_hidden_layers) + "), got " +
+                             std::to_string(layer_types.size()));
   validate_rope(*this, source);
+}
+
+std::optional<int64_t> LlamaConfig::active_sliding_window() const {
+  if (!sliding_window || family == ModelFamily::Llama) return std::nullopt;
+  if (family == ModelFamily::Mistral) return sliding_window;
+  // transformers 5's Qwen2Config: no window unless use_sliding_window; then the layers that
+  // layer_types marks sliding_attention, or (no layer_types) those from max_window_layers on.
+  if (!use_sliding_window) return std::nullopt;
+  const bool any = layer_types.empty()
+                       ? num_hidden_layers > max_window_layers
+                       : std::find(layer_types.begin(), layer_types.end(), "sliding_attention") != layer_types.end();
+  return any ? sliding_window : std::nullopt;
+}
+
+void LlamaConfig::check_sequence_length(int64_t tokens) const {
+  const auto window = active_sliding_window();
+  if (!window || tokens <= *window) return;
+  const std::string w = std::to_string(*window);
+  throw Error((source.empty() ? std::string("model config") : source) + ": sliding_window: " + w +
+              " is shorter than the " + std::to_string(tokens) + "-token sequence requested (" +
+              architecture_name(family) + " attends to the last " + w +
+              " tokens only, cream to every earlier token: only sequences of at most " + w + " tokens are the same model)");
 }
 
 json LlamaConfig::to_json() const {
   json j;
-  j["architectures"] = {"LlamaForCausalLM"};
-  j["model_type"] = "llama";
+  j["architectures"] = {architecture_name(family)};
+  j["model_type"] = model_type_name(family);
   j["hidden_act"] = "silu";
   j["hidden_size"] = hidden_size;
   j["intermediate_size"] = intermediate_size;
@@ -374,8 +498,18 @@ json LlamaConfig::to_json() const {
   j["max_position_embeddings"] = max_position_embeddings;
   j["rms_norm_eps"] = rms_norm_eps;
   j["tie_word_embeddings"] = tie_word_embeddings;
-  j["attention_bias"] = attention_bias;
-  j["mlp_bias"] = mlp_bias;
+  if (family == ModelFamily::Llama) {
+    j["attention_bias"] = attention_bias;
+    j["mlp_bias"] = mlp_bias;
+  } else {
+    // Explicit null: absent would mean HF's default window of 4096.
+    j["sliding_window"] = sliding_window ? json(*sliding_window) : json(nullptr);
+  }
+  if (family == ModelFamily::Qwen2) {
+    j["use_sliding_window"] = use_sliding_window;
+    j["max_window_layers"] = max_window_layers;
+    if (!layer_types.empty()) j["layer_types"] = layer_types;
+  }
   j["torch_dtype"] = torch_dtype;
   if (bos_token_id) j["bos_token_id"] = *bos_token_id;
   if (eos_token_ids.size() == 1) j["eos_token_id"] = eos_token_ids.front();
@@ -396,7 +530,8 @@ json LlamaConfig::to_json() const {
 int64_t LlamaConfig::num_parameters() const {
   const int64_t q = num_attention_heads * head_dim, kv = num_key_value_heads * head_dim;
   int64_t attention = hidden_size * q + 2 * hidden_size * kv + q * hidden_size;
-  if (attention_bias) attention += q + 2 * kv + hidden_size;
+  if (qkv_bias()) attention += q + 2 * kv;
+  if (o_proj_bias()) attention += hidden_size;
   int64_t mlp = 3 * hidden_size * intermediate_size;
   if (mlp_bias) mlp += 2 * intermediate_size + hidden_size;
   const int64_t layer = attention + mlp + 2 * hidden_size;

@@ -44,11 +44,12 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
 
 LlamaAttentionImpl::LlamaAttentionImpl(const LlamaConfig& c, const torch::TensorOptions& options)
     : heads_(c.num_attention_heads), kv_heads_(c.num_key_value_heads), head_dim_(c.head_dim) {
-  const bool bias = c.attention_bias;
+  // Llama: attention_bias on all four; Qwen2: q/k/v only; Mistral: none.
+  const bool bias = c.qkv_bias();
   q_proj = register_module("q_proj", Linear(c.hidden_size, heads_ * head_dim_, bias, options));
   k_proj = register_module("k_proj", Linear(c.hidden_size, kv_heads_ * head_dim_, bias, options));
   v_proj = register_module("v_proj", Linear(c.hidden_size, kv_heads_ * head_dim_, bias, options));
-  o_proj = register_module("o_proj", Linear(heads_ * head_dim_, c.hidden_size, bias, options));
+  o_proj = register_module("o_proj", Linear(heads_ * head_dim_, c.hidden_size, c.o_proj_bias(), options));
 }
 
 namespace {
@@ -239,6 +240,8 @@ torch::Tensor checkpointed_layer(LlamaDecoderLayer layer, const torch::Tensor& x
 torch::Tensor LlamaModelImpl::forward(const torch::Tensor& tokens, const torch::Tensor& positions,
                                       const AttentionOptions& options, KVCache* cache) {
   check_ids(tokens, positions, config_.vocab_size, check_inputs_on_device);
+  // A sliding window (Mistral, Qwen2) changes nothing while every key lies inside it.
+  config_.check_sequence_length(tokens.size(1) + (cache != nullptr ? cache->length() : 0));
   const auto& table = embed_tokens->weight;
   const auto rope = rope_tables(config_, positions.to(table.device()), table.scalar_type());
   auto h = embed_tokens(tokens.to(table.device()));

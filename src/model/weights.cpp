@@ -49,7 +49,8 @@ std::vector<std::pair<std::string, Shape>> expected_tensors(const LlamaConfig& c
         {"q_proj", {q, h}}, {"k_proj", {kv, h}}, {"v_proj", {kv, h}}, {"o_proj", {h, q}}};
     for (const auto& [name, shape] : attention) {
       out.push_back({p + "self_attn." + name + ".weight", shape});
-      if (c.attention_bias) out.push_back({p + "self_attn." + name + ".bias", {shape[0]}});
+      const bool bias = std::string(name) == "o_proj" ? c.o_proj_bias() : c.qkv_bias();
+      if (bias) out.push_back({p + "self_attn." + name + ".bias", {shape[0]}});
     }
     out.push_back({p + "post_attention_layernorm.weight", {h}});
     const std::pair<const char*, Shape> mlp[] = {{"gate_proj", {inter, h}}, {"up_proj", {inter, h}}, {"down_proj", {h, inter}}};

@@ -261,8 +261,9 @@ double heaviest_shard_fraction(const model::LlamaConfig& model, int64_t shards) 
   std::vector<int64_t> numels{model.vocab_size * h};
   for (int64_t layer = 0; layer < model.num_hidden_layers; ++layer) {
     for (const int64_t n : {q * h, kv * h, kv * h, h * q, i * h, i * h, h * i, h, h}) numels.push_back(n);
-    if (model.attention_bias)
+    if (model.qkv_bias())
       for (const int64_t n : {q, kv, kv}) numels.push_back(n);
+    if (model.o_proj_bias()) numels.push_back(h);
   }
   numels.push_back(h);
   if (!model.tie_word_embeddings) numels.push_back(model.vocab_size * h);

@@ -125,6 +125,9 @@ TrainPlan plan_training(const config::ExperimentConfig& config, const PlanTarget
   plan.model = apply_rope_section(model_config, config);
   plan.parameters = plan.model.num_parameters();
   plan.sequence_length = positions::Sampler(config.positions.sampler_options()).sequence_length();
+  // A sliding window shorter than the trained sequences: refused here, before any work
+  // (dry-run included), not at the first step.
+  plan.model.check_sequence_length(plan.sequence_length);
   plan.global_batch = config.train.global_batch;
   plan.micro_batch = config.train.micro_batch;
   plan.world_size = target.world_size;

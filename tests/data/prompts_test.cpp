@@ -57,7 +57,18 @@ TEST(PromptChat, TemplatesWrapAndParse) {
   EXPECT_EQ(parse_chat_template("vicuna"), ChatTemplate::vicuna);
   EXPECT_EQ(parse_chat_template("none"), ChatTemplate::none);
   EXPECT_STREQ(chat_template_name(ChatTemplate::vicuna), "vicuna");
-  expect_error([] { parse_chat_template("llama3"); }, {"--chat-template", "llama3", "vicuna"});
+  EXPECT_EQ(apply_chat_template(ChatTemplate::llama2, "  hi \n"), "[INST] hi [/INST]");
+  EXPECT_EQ(apply_chat_template(ChatTemplate::llama3, " hi "),
+            "<|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
+  EXPECT_EQ(apply_chat_template(ChatTemplate::qwen2, "hi"),
+            "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n"
+            "<|im_start|>assistant\n");
+  for (const char* name : {"none", "vicuna", "llama2", "llama3", "qwen2"})
+    EXPECT_STREQ(chat_template_name(parse_chat_template(name)), name);
+  expect_error([] { parse_chat_template("chatml"); }, {"--chat-template", "chatml", "vicuna", "qwen2"});
+  // A template whose markers the tokenizer does not have as tokens is refused.
+  expect_error([] { check_chat_template(prompt_tokenizer(), ChatTemplate::llama3); },
+               {"--chat-template llama3", "is not one token"});
 }
 
 TEST(PromptTokens, EncodeContinuationDropsOnlyTheDummyPrefix) {

@@ -76,7 +76,7 @@ TEST(Tokenizer, Sha256IsThatOfTheFile) {
 TEST(Tokenizer, RefusesFilesThatAreNotSentencePieceModels) {
   const auto dir = fresh_dir("not_spm");
   write_file(dir / "cl100k_base.tiktoken", "IQ== 0\nIg== 1\nIw== 2\nJA== 3\nJQ== 4\n");
-  write_file(dir / "tokenizer.json", "{\"version\": \"1.0\", \"model\": {\"type\": \"BPE\"}}");
+  write_file(dir / "tokenizer.json.model", "{\"version\": \"1.0\", \"model\": {\"type\": \"BPE\"}}");
   write_file(dir / "empty.model", "");
   std::string garbage;
   for (int i = 0; i < 4096; ++i) garbage.push_back(static_cast<char>((i * 131 + 17) % 256));
@@ -84,11 +84,14 @@ TEST(Tokenizer, RefusesFilesThatAreNotSentencePieceModels) {
   // Starts like a ModelProto (0x0A) but is truncated: protobuf must refuse it.
   std::string model_bytes = cream::util::read_text_file(test_tokenizer());
   write_file(dir / "truncated.model", model_bytes.substr(0, model_bytes.size() / 3));
-  for (const char* name : {"cl100k_base.tiktoken", "tokenizer.json", "empty.model", "garbage.model", "truncated.model"}) {
+  for (const char* name : {"cl100k_base.tiktoken", "tokenizer.json.model", "empty.model", "garbage.model", "truncated.model"}) {
     const auto path = dir / name;
     expect_error([&] { Tokenizer tokenizer(path); }, {path.string(), "not a SentencePiece model"});
   }
   expect_error([&] { Tokenizer tokenizer(dir / "missing.model"); }, {(dir / "missing.model").string(), "not found"});
+  // A file named *.json is read as tokenizer.json, and refused by the field it lacks.
+  write_file(dir / "tokenizer.json", "{\"version\": \"1.0\", \"model\": {\"type\": \"BPE\"}}");
+  expect_error([&] { Tokenizer tokenizer(dir / "tokenizer.json"); }, {(dir / "tokenizer.json").string(), "model.vocab"});
   fs::remove_all(dir);
 }
 

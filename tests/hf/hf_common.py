@@ -125,15 +125,17 @@ def tiny_config(**overrides):
     return LlamaConfig(**kw)
 
 
-def save_hf_model(folder, config, seed=0, randomize_norms=True):
-    """A random LlamaForCausalLM saved by save_pretrained (safetensors, float32).
+def save_hf_model(folder, config, seed=0, randomize_norms=True, model_class=None):
+    """A random LlamaForCausalLM (or `model_class`, e.g. Qwen2ForCausalLM) saved by
+    save_pretrained (safetensors, float32).
 
     initializer_range 0.2 (vs 0.02) and random norm / bias weights make every weight matter
     and keep logits well apart, so a wrong tensor or a greedy near-tie cannot hide."""
-    from transformers import LlamaForCausalLM
+    if model_class is None:
+        from transformers import LlamaForCausalLM as model_class
 
     torch.manual_seed(seed)
-    model = LlamaForCausalLM(config).float().eval()
+    model = model_class(config).float().eval()
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith("norm.weight"):
@@ -145,11 +147,13 @@ def save_hf_model(folder, config, seed=0, randomize_norms=True):
     return model
 
 
-def load_hf_model(folder):
-    """from_pretrained in float32 with loading info; fails on any missing / unexpected key."""
-    from transformers import LlamaForCausalLM
+def load_hf_model(folder, model_class=None):
+    """from_pretrained in float32 with loading info; fails on any missing / unexpected key.
+    `model_class` defaults to LlamaForCausalLM; AutoModelForCausalLM picks by model_type."""
+    if model_class is None:
+        from transformers import LlamaForCausalLM as model_class
 
-    model, info = LlamaForCausalLM.from_pretrained(folder, dtype=torch.float32, output_loading_info=True)
+    model, info = model_class.from_pretrained(folder, dtype=torch.float32, output_loading_info=True)
     problems = {k: v for k, v in info.items() if v}
     if problems:
         raise CaseFailure(f"from_pretrained({folder}) loading info not clean: {problems}")
