@@ -58,7 +58,10 @@ json rope_summary(const model::LlamaConfig& config) {
 void inspect_config(const fs::path& folder, Findings& findings, std::optional<model::LlamaConfig>& config) {
   findings.attempt([&] {
     config = model::LlamaConfig::from_file(folder / "config.json");
-    findings.report["config"] = {{"hidden_size", config->hidden_size},
+    const auto window = config->active_sliding_window();
+    findings.report["config"] = {{"architecture", model::architecture_name(config->family)},
+                                 {"sliding_window", window ? nlohmann::json(*window) : nlohmann::json("none")},
+                                 {"hidden_size", config->hidden_size},
                                  {"intermediate_size", config->intermediate_size},
                                  {"num_hidden_layers", config->num_hidden_layers},
                                  {"num_attention_heads", config->num_attention_heads},
