@@ -38,6 +38,19 @@ int integer_of(const Environment& env, std::initializer_list<const char*> names,
 
 }  // namespace
 
+int read_local_rank(const Environment& env) {
+  for (const char* name : {"LOCAL_RANK", "SLURM_LOCALID"}) {
+    const auto text = lookup(env, name);
+    if (!text) continue;
+    char* end = nullptr;
+    const long value = std::strtol(text->c_str(), &end, 10);
+    CREAM_CHECK(end != text->c_str() && *end == '\0' && value >= 0 && value < 1 << 20,
+                std::string(name) + ": expected a non-negative integer, got \"" + *text + "\"");
+    return static_cast<int>(value);
+  }
+  return 0;
+}
+
 Environment process_environment() {
   Environment env;
   for (const char* name : kVariables)
@@ -66,7 +79,7 @@ LaunchEnv read_launch_env(const Environment& env) {
                          : slurm ? integer_of(env, {"SLURM_PROCID"}, 0, launch.world_size - 1, 0) : 0;
   CREAM_CHECK(!torchrun || launch.world_size == 1 || lookup(env, "RANK"),
               "RANK: not set, but WORLD_SIZE is " + std::to_string(launch.world_size));
-  launch.local_rank = integer_of(env, {"LOCAL_RANK", "SLURM_LOCALID"}, 0, 1 << 20, 0);
+  launch.local_rank = read_local_rank(env);
   if (!launch.distributed()) return launch;
 
   launch.launcher = slurm ? "slurm" : lookup(env, "TORCHELASTIC_RUN_ID") ? "torchrun" : "env";

@@ -6,25 +6,13 @@
 #include <ATen/Context.h>
 #include <torch/cuda.h>
 
+#include "cream/dist/launch.h"
 #include "cream/util/error.h"
 #include "cream/util/log.h"
 
 namespace cream::train {
 
-int local_rank() {
-  const char* name = "LOCAL_RANK";
-  const char* text = std::getenv(name);
-  if (text == nullptr || *text == '\0') {
-    name = "SLURM_LOCALID";  // srun without torchrun
-    text = std::getenv(name);
-  }
-  if (text == nullptr || *text == '\0') return 0;
-  char* end = nullptr;
-  const long value = std::strtol(text, &end, 10);
-  CREAM_CHECK(end != text && *end == '\0' && value >= 0 && value < 1 << 20,
-              std::string(name) + ": expected a non-negative integer, got \"" + text + "\"");
-  return static_cast<int>(value);
-}
+int local_rank() { return dist::read_local_rank(dist::process_environment()); }
 
 torch::Device select_device(config::Device wanted) {
   if (wanted == config::Device::cpu) return torch::kCPU;

@@ -37,6 +37,10 @@ Environment process_environment();
 LaunchEnv read_launch_env(const Environment& env);
 LaunchEnv read_launch_env();
 
+// LOCAL_RANK, else SLURM_LOCALID, else 0 (one GPU per local rank); a value that is
+// not a non-negative integer throws cream::Error naming the variable.
+int read_local_rank(const Environment& env);
+
 // The first host of a SLURM node list: "gpu[03-05,09],cpu1" -> "gpu03".
 std::string first_slurm_host(const std::string& nodelist);
 
