@@ -5,6 +5,7 @@
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
+#include "cream/train/device.h"
 #include "cream/train/run_folder.h"
 #include "cream/util/error.h"
 #include "cream/util/log.h"
@@ -35,12 +36,24 @@ std::vector<int64_t> parse_int_list(const std::string& text, const std::string& 
   return values;
 }
 
+// The device words of model.device (auto, cpu, cuda: cuda:LOCAL_RANK under a launcher),
+// plus cuda:N to name one GPU of several; every command reads them the same way.
 c10::Device parse_device(const std::string& text, const std::string& flag) {
-  if (text == "auto") return torch::cuda::is_available() ? c10::Device(c10::kCUDA) : c10::Device(c10::kCPU);
+  if (text == "auto" || text == "cpu" || text == "cuda") {
+    try {
+      return train::select_device(text == "auto" ? config::Device::auto_select
+                                                 : text == "cpu" ? config::Device::cpu : config::Device::cuda);
+    } catch (const Error& e) {
+      std::string message = e.what();
+      const std::string key = "model.device";
+      if (message.compare(0, key.size(), key) == 0) message.replace(0, key.size(), flag);
+      throw Error(message);
+    }
+  }
   try {
     c10::Device device(text);
     CREAM_CHECK(!device.is_cuda() || torch::cuda::is_available(),
-                flag + ": '" + text + "' requested but CUDA is not available in this build/machine");
+                flag + ": '" + text + "' requested but this process sees no CUDA GPU");
     return device;
   } catch (const c10::Error&) {
     throw Error(flag + ": unknown device '" + text + "' (expected auto, cpu, cuda or cuda:N)");

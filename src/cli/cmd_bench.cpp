@@ -57,27 +57,19 @@ Enum parse_enum(const std::string& text, const std::string& flag) {
   throw Error(flag + ": unknown value \"" + text + "\" (valid: " + valid + ")");
 }
 
-// "none" -> 0, "all" -> 1, "every:K" -> K (recompute layers 0, K, 2K, ...).
+// "none" -> 0, "all" -> 1, "every:K" -> K (recompute layers 0, K, 2K, ...). The YAML key's
+// own values (train.activation_checkpointing: true / false) mean all / none here too.
 int64_t parse_checkpointing(const std::string& text) {
-  if (text == "none") return 0;
-  if (text == "all") return 1;
+  if (text == "none" || text == "false") return 0;
+  if (text == "all" || text == "true") return 1;
   const std::string prefix = "every:";
   if (text.compare(0, prefix.size(), prefix) == 0) {
     const auto stride = util::parse_integer(text.substr(prefix.size()));
     if (stride && *stride >= 1) return *stride;
   }
-  throw Error("--checkpointing: expected none, all or every:K with K >= 1, got \"" + text + "\"");
+  throw Error("--checkpointing: expected none, all, every:K with K >= 1, true or false, got \"" + text + "\"");
 }
 
-torch::Device resolve_device(const std::string& text) {
-  if (text == "cpu") return torch::kCPU;
-  if (text == "auto") return train::select_device(config::Device::auto_select);
-  const bool cuda = text == "cuda" || text.compare(0, 5, "cuda:") == 0;
-  CREAM_CHECK(cuda, "--device: unknown device \"" + text + "\" (expected auto, cpu, cuda or cuda:N)");
-  CREAM_CHECK(torch::cuda::is_available(), "--device: " + text + " was asked for but this process sees no CUDA GPU");
-  // "cuda" is cuda:LOCAL_RANK, as model.device cuda is for the trainer.
-  return text == "cuda" ? train::select_device(config::Device::cuda) : parse_device(text, "--device");
-}
 
 model::LlamaConfig resolve_shape(const BenchFlags& f, bool& custom) {
   model::LlamaConfig c;
@@ -156,7 +148,7 @@ bench::BenchSettings resolve(const BenchFlags& f) {
   s.checkpointing_stride = parse_checkpointing(f.checkpointing);
   s.peak_tflops = f.peak_tflops;
   s.seed = f.seed;
-  s.device = resolve_device(f.device);
+  s.device = parse_device(f.device, "--device");
   return s;
 }
 

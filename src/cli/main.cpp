@@ -43,6 +43,7 @@ std::string did_you_mean(const std::string& typed, const std::vector<cream::cli:
 }
 
 int fail(const std::string& message) {
+  cream::log::drop_held_info();  // the error is the one line
   std::cerr << "cream: error: " << first_line(message) << std::endl;
   return 1;
 }
@@ -80,6 +81,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const cream::cli::ExitWithStatus& e) {
+    cream::log::release_info();
     return e.status;
   } catch (const cream::Error& e) {
     return fail(e.what());
@@ -88,5 +90,6 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     return fail(e.what());
   }
+  cream::log::release_info();
   return 0;
 }

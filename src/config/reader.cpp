@@ -66,6 +66,12 @@ std::enable_if_t<std::is_enum_v<Enum>> read(const YAML::Node& node, const std::s
     }
     names.push_back(to_string(candidate));
   }
+  for (const auto& [alias, candidate] : aliases<Enum>()) {
+    if (text == alias) {
+      value = candidate;
+      return;
+    }
+  }
   std::string allowed;
   for (const auto& name : names) allowed += (allowed.empty() ? "" : ", ") + name;
   const auto match = closest_match(text, names);

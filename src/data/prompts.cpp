@@ -154,26 +154,32 @@ int64_t passkey_length(const io::Tokenizer& tokenizer, const PasskeyOptions& opt
   return bos_count(tokenizer) + static_cast<int64_t>(tokenizer.encode(composed.text).size());
 }
 
-// The filler count whose prompt comes closest to the requested length: an estimate from the
-// tokens per filler, then Newton-like steps on the real encodings (two or three at most in
-// practice, each one encoding of the whole prompt).
+// The largest filler count whose prompt fits the requested length: an estimate from the
+// tokens per filler, then steps on the real encodings (two or three in practice, each one
+// encoding of the whole prompt). A prompt must never pass the length: it is usually the
+// model's window, and the question at its end would sit at positions it was not made for.
 int64_t choose_filler_count(const io::Tokenizer& tokenizer, const PasskeyOptions& options, double tokens_per_filler,
                             int64_t base_length) {
+  int64_t fits = 0;  // base_length <= options.length was checked: no fillers always fits
+  int64_t too_many = -1;  // smallest count known to pass the length (-1: none yet)
   int64_t total =
-      std::max<int64_t>(0, std::llround(static_cast<double>(options.length - base_length) / tokens_per_filler));
-  int64_t best_total = 0, best_gap = options.length - base_length;
-  std::unordered_set<int64_t> tried{0};
-  for (int step = 0; step < 24 && tried.insert(total).second; ++step) {
+      std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(options.length - base_length) / tokens_per_filler));
+  for (int step = 0; step < 48 && (too_many < 0 || too_many - fits > 1); ++step) {
     const int64_t gap = options.length - passkey_length(tokenizer, options, total);
-    if (std::llabs(gap) < std::llabs(best_gap)) best_gap = gap, best_total = total;
-    int64_t move = std::llround(static_cast<double>(gap) / tokens_per_filler);
-    if (move == 0) {
-      if (2 * std::llabs(gap) < tokens_per_filler) break;
-      move = gap > 0 ? 1 : -1;
+    if (gap >= 0) {
+      fits = std::max(fits, total);
+      total += std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(gap) / tokens_per_filler));
+    } else {
+      too_many = too_many < 0 ? total : std::min(too_many, total);
+      total -= std::max<int64_t>(1, static_cast<int64_t>(std::ceil(static_cast<double>(-gap) / tokens_per_filler)));
     }
-    total = std::max<int64_t>(0, total + move);
+    if (too_many >= 0) total = std::min(total, too_many - 1);
+    if (total <= fits) {
+      if (too_many >= 0 && too_many - fits <= 1) break;
+      total = fits + 1;
+    }
   }
-  return best_total;
+  return fits;
 }
 
 // --- key-value --------------------------------------------------------------------------------
@@ -279,9 +285,9 @@ RetrievalPrompt build_passkey(const io::Tokenizer& tokenizer, const PasskeyOptio
   auto composed = compose_passkey(n_prefix, total - n_prefix, options.key, options.chat);
   RetrievalPrompt prompt = finish_text_prompt(tokenizer, std::move(composed.text), composed.key_char,
                                               std::to_string(options.key), options.depth_percent);
-  const int64_t gap = static_cast<int64_t>(prompt.ids.size()) - options.length;
-  CREAM_CHECK(std::llabs(gap) <= tolerance, "passkey: cannot reach the length " + std::to_string(options.length) +
-                                                " (closest: " + std::to_string(prompt.ids.size()) + " tokens)");
+  const int64_t gap = options.length - static_cast<int64_t>(prompt.ids.size());
+  CREAM_CHECK(gap >= 0 && gap <= tolerance, "passkey: cannot reach the length " + std::to_string(options.length) +
+                                                " (closest below it: " + std::to_string(prompt.ids.size()) + " tokens)");
   prompt.details = {{"task", "passkey"},
                     {"key", options.key},
                     {"n_prefix", n_prefix},

@@ -31,6 +31,13 @@ torch::Device select_device(config::Device wanted) {
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(rank));
 }
 
+void warn_if_large_model_falls_back_to_cpu(config::Device wanted, bool on_cuda, int64_t parameters) {
+  if (wanted != config::Device::auto_select || on_cuda || parameters <= 1'000'000'000) return;
+  log::warn("model.device auto: no GPU visible, so {} parameters train on the CPU (very slow; set "
+            "model.device: cuda to make a missing GPU an error)",
+            parameters);
+}
+
 void configure_cuda_math(const torch::Device& device) {
   if (!device.is_cuda()) return;
   auto& context = at::globalContext();

@@ -1,6 +1,7 @@
 // `cream train --dry-run` (the plan from the config alone), the memory check of a real
 // run, and the command entry point. The memory model itself is memory_plan.cpp.
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -12,6 +13,7 @@
 #include "cream/model/presets.h"
 #include "cream/model/random_init.h"
 #include "cream/positions/sampler.h"
+#include "cream/train/device.h"
 #include "cream/train/memory_plan.h"
 #include "cream/train/rope_setup.h"
 #include "cream/train/trainer.h"
@@ -400,10 +402,16 @@ int run_train_command(const TrainCommand& command, const PlanTarget& target, boo
   // A real run of several processes: WORLD_SIZE (or SLURM_NTASKS) sets the accumulation.
   PlanTarget run_target = target;
   if (!command.dry_run) run_target.world_size = dist::read_launch_env().world_size;
+  // Until the trainer has checked its inputs (the run folder's lock, the data, the
+  // model), an error must be the only line: hold the info lines back (log.h).
+  if (!command.dry_run) log::hold_info(std::chrono::seconds(10));
   const auto config = config::load_experiment(command.config_path, command.overrides, run_target.world_size);
   if (command.dry_run) {
     for (const auto& warning : config.warnings()) log::warn("config: {}", warning);
     const auto plan = plan_training(config, target);
+    if (!target.device_memory) warn_if_large_model_falls_back_to_cpu(config.model.device, plan.device.cuda, plan.parameters);
+    out << "plans for: " << plan.device.name << " (model.device " << config::to_string(config.model.device)
+        << "), model.dtype " << config::to_string(config.model.dtype) << ", world size " << target.world_size << "\n";
     out << format_plan(plan);
     if (!plan.fits()) {
       const auto fitting = options_that_fit(config, plan);

@@ -189,10 +189,7 @@ struct Trainer::Impl {
     if (tokenizer && config.model.path.empty()) model::adopt_tokenizer(model_config, *tokenizer);
     model_config = apply_rope_section(model_config, config);
     model_config.torch_dtype = hf_dtype_name(checkpoint_weight_dtype(memory_mode()));
-    if (config.model.device == config::Device::auto_select && !device.is_cuda() && model_config.num_parameters() > 1e9)
-      log::warn("model.device auto: no GPU visible, so {} parameters train on the CPU (very slow; set "
-                "model.device: cuda to make a missing GPU an error)",
-                model_config.num_parameters());
+    warn_if_large_model_falls_back_to_cpu(config.model.device, device.is_cuda(), model_config.num_parameters());
 
     setup_data();
     lock_run_folder();
@@ -202,6 +199,7 @@ struct Trainer::Impl {
     if (checkpoint) restore_trainer_state(checkpoint->path);
 
     check_same_experiment();
+    log::release_info();  // the inputs checked out: the held lines (log.h) may show
     if (!is_root()) return;  // rank 0 writes the run folder's config and metrics
     fs::create_directories(run_dir);
     config::write_resolved_config(config, run_dir);

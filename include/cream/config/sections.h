@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cream/positions/options.h"
@@ -68,6 +69,17 @@ const char* to_string(GradAccumulation value);
 // Every spelling of an enum, in declaration order (for parsing and suggestions).
 template <typename Enum>
 std::vector<Enum> all_values();
+
+// Other accepted spellings of an enum's values, as the command-line flags accept them
+// (--dtype bfloat16 and model.dtype: bfloat16 mean the same).
+template <typename Enum>
+std::vector<std::pair<std::string, Enum>> aliases() {
+  return {};
+}
+template <>
+inline std::vector<std::pair<std::string, Dtype>> aliases() {
+  return {{"bfloat16", Dtype::bf16}, {"float32", Dtype::fp32}, {"f32", Dtype::fp32}};
+}
 
 struct ModelSection {
   std::string path;       // HF folder to start from (exactly one of path / init)

@@ -12,6 +12,10 @@ namespace cream::train {
 // exist; auto -> cuda:LOCAL_RANK when a GPU is visible, else the CPU.
 torch::Device select_device(config::Device wanted);
 
+// model.device auto that fell back to the CPU for a model above ~1B parameters is almost
+// always a missing GPU or a CPU-only build: a warning (train and --dry-run alike).
+void warn_if_large_model_falls_back_to_cpu(config::Device wanted, bool on_cuda, int64_t parameters);
+
 // LOCAL_RANK from the environment (torchrun, SLURM wrappers); 0 when unset.
 // A value that is not a non-negative integer is a cream::Error naming the variable.
 int local_rank();

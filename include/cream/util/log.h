@@ -9,6 +9,7 @@
 // every target) means neither needs a {fmt} library at link time.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <utility>
 
@@ -23,6 +24,15 @@ void write_warn(const std::string& message);
 // quiet_info its info lines are dropped (rank 0 speaks for the run; warnings and
 // errors of every rank still show).
 void set_process_label(const std::string& label, bool quiet_info);
+
+// While a command checks its inputs, its info lines are held back: an error then
+// comes out as the one line on stderr, with nothing before it (main drops the held
+// lines). release_info() prints them, with their own timestamps, once the command
+// is under way; so does the first info line after `at_most`, so that a slow start
+// (a 7B load) still shows its progress.
+void hold_info(std::chrono::seconds at_most);
+void release_info();
+void drop_held_info();
 
 template <typename... Args>
 void info(fmt::format_string<Args...> format, Args&&... args) {
