@@ -6,7 +6,8 @@
 #         environment (it passes through) runs the logits and greedy-generation
 #         comparisons on the GPU: scripts/device_check.sh does that.
 #   dist  several `cream train` processes on loopback (Gloo), and torchrun from the wheel.
-foreach(label hf dist)
+#   repro scripts/reproduce_mini.sh's statistics (mini_summary.py).
+foreach(label hf dist repro)
   file(GLOB scripts CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/${label}/test_*.py)
   foreach(script ${scripts})
     get_filename_component(name ${script} NAME_WE)

@@ -5,15 +5,23 @@
 # shared budget, and measure perplexity by length and passkey / lines / key-value
 # accuracy by depth with `cream eval`. Everything is built by `cream` itself.
 #
-#   scripts/reproduce_mini.sh [--seed S] [--scale K] [--threads T] [--jobs J] [--smoke]
+#   scripts/reproduce_mini.sh [--seed S | --seeds S1,S2,...] [--runs R1,R2,...] [--trials T]
+#                             [--scale K] [--threads T] [--jobs J] [--smoke]
 #                             [--out DIR] [--work DIR] [--until STAGE]
 #
 #   --seed S     seed of the extension runs and of the evaluation trials (default 1);
 #                the base model is pretrained once (seed 0) and shared by all seeds,
 #                as every method in the paper starts from the same Llama-2.
+#   --seeds LIST several seeds in one queue of runs (JOBS at a time across the seeds).
+#   --runs LIST  a smaller grid: the extensions to run, of pi-linear-x8 pose-linear-x8
+#                randpos-linear-x8 cream-linear-x8 cream-yarn-x8 pose-yarn-x8 pi-linear-x4
+#                pose-linear-x4 cream-linear-x4 (default: all), plus the base rows
+#                base-at-N and base-linear-x8-untuned when named (default: both).
+#   --trials T   retrieval trials per depth and task (default 10; 11 depths each).
 #   --scale K    widen the model K times (hidden 128K, 2K heads of 64) for faster machines.
-#   --threads T  intra-op threads per process (default: all cores for the base model,
-#                cores / J for each extension and evaluation).
+#   --threads T  intra-op threads per process (default: 2 for the base model, whatever
+#                the machine, so that its bits do not depend on the core count; 1 for
+#                each extension and evaluation, J of them at a time).
 #   --jobs J     extensions (each followed by its evaluation) run J at a time, each with
 #                its own log (default: one per core; one thread per process uses two
 #                cores better than two threads do at this model size). Results do not
@@ -24,14 +32,26 @@
 #   --work DIR   checkpoints and data (default runs/mini).
 #   --until STAGE  stop after corpus, tokenizer, data or base (e.g. to share one base).
 # Stages that finished are skipped when the script is run again (delete DIR to redo).
+#   CREAM_NATIVE_KERNELS=1 runs the CPU's fastest kernels instead of the pinned ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
 
-SEED=1 SCALE=1 THREADS=0 JOBS= SMOKE=0 OUT=results/mini WORK=runs/mini UNTIL=
+# The same float32 bits on every x86-64 CPU with AVX2, as scripts/demo.sh: LibTorch's own
+# kernels and MKL otherwise pick AVX2 or AVX-512 code paths by CPU, whose last bits differ,
+# and thousands of training steps turn last bits into different models
+# (docs/reproduction.md, "What is bit-identical across machines").
+if [ "${CREAM_NATIVE_KERNELS:-0}" != 1 ]; then
+  export ATEN_CPU_CAPABILITY="${ATEN_CPU_CAPABILITY:-avx2}" MKL_CBWR="${MKL_CBWR:-AVX2,STRICT}"
+fi
+
+SEED=1 SEEDS= RUN_LIST= TRIALS_FLAG= SCALE=1 THREADS=0 JOBS= SMOKE=0 OUT=results/mini WORK=runs/mini UNTIL=
 while [ $# -gt 0 ]; do
   case "$1" in
     --seed) SEED="$2"; shift 2 ;;
+    --seeds) SEEDS="$2"; shift 2 ;;
+    --runs) RUN_LIST="$2"; shift 2 ;;
+    --trials) TRIALS_FLAG="$2"; shift 2 ;;
     --scale) SCALE="$2"; shift 2 ;;
     --threads) THREADS="$2"; shift 2 ;;
     --jobs) JOBS="$2"; shift 2 ;;
@@ -44,6 +64,11 @@ while [ $# -gt 0 ]; do
   esac
 done
 [[ "$SEED" =~ ^[0-9]+$ ]] || { echo "reproduce_mini.sh: --seed: not a non-negative integer: '$SEED'" >&2; exit 2; }
+SEEDS="${SEEDS:-$SEED}"
+[[ "$SEEDS" =~ ^[0-9]+(,[0-9]+)*$ ]] || { echo "reproduce_mini.sh: --seeds: not a list of non-negative integers: '$SEEDS'" >&2; exit 2; }
+IFS=, read -r -a SEED_LIST <<< "$SEEDS"
+SEED="${SEED_LIST[0]}"  # the seed named in the base stages' messages
+[ -z "$TRIALS_FLAG" ] || [[ "$TRIALS_FLAG" =~ ^[1-9][0-9]*$ ]] || { echo "reproduce_mini.sh: --trials: not a positive integer: '$TRIALS_FLAG'" >&2; exit 2; }
 [[ "$SCALE" =~ ^[1-9][0-9]*$ ]] || { echo "reproduce_mini.sh: --scale: not a positive integer: '$SCALE'" >&2; exit 2; }
 [[ "$THREADS" =~ ^[0-9]+$ ]] || { echo "reproduce_mini.sh: --threads: not a non-negative integer: '$THREADS'" >&2; exit 2; }
 JOBS="${JOBS:-$(nproc)}"
@@ -80,6 +105,11 @@ SYNTH_EXTEND=(passkey:300 lines:200 kv:200)
 COPY_DOCS=40000 COPY_KEEP=4000
 PRETRAIN_LINES=1,2,3 PRETRAIN_PAIRS=1     # what fits in N with the 4000-piece tokenizer (digits split)
 DEPTHS=0,10,20,30,40,50,60,70,80,90,100 TRIALS=10 PPL_DOCS=50
+# The checks between phases (why: docs/reproduction.md, "Checks between phases"): phase 0
+# must leave the copy-validation loss below COPY_CHECK_LOSS (the plateau before the copy
+# circuit forms sits near 1.4), and the base must retrieve at N: passkey exact match at
+# least BASE_CHECK_EXACT % over 5 depths x 4 trials.
+COPY_CHECK_LOSS=1.0 BASE_CHECK_EXACT=80
 PODS=$(ls /usr/share/perl/*/pod/*.pod | sort)
 if [ "$SMOKE" = 1 ]; then
   HIDDEN=64 HEADS=1 LAYERS=2
@@ -89,18 +119,21 @@ if [ "$SMOKE" = 1 ]; then
   SYNTH_PRETRAIN=(passkey:20 lines:10 kv:10) SYNTH_EXTEND=(passkey:4 lines:4 kv:4)
   PRETRAIN_LINES=1,2 PRETRAIN_PAIRS=1       # a tokenizer from 60 pages cuts words finer
   DEPTHS=0,100 TRIALS=1 PPL_DOCS=2
+  COPY_CHECK_LOSS=99 BASE_CHECK_EXACT=0   # the checks between phases run, with no bar
   # sed reads to the end: `head` would exit early, and sort's SIGPIPE under pipefail
   # would end the script at random with no message.
   PODS=$(ls /usr/share/perl/*/pod/*.pod | sort | sed -n '1,60p')
 fi
-# The base model trains alone, with THREADS; the runs after it share the cores JOBS ways.
+[ -n "$TRIALS_FLAG" ] && TRIALS="$TRIALS_FLAG"
+# The base model trains alone, with THREADS (2 unless given: a fixed count, so that the base
+# is the same on every machine); the runs after it share the cores JOBS ways.
+BASE_THREADS="$THREADS"
+[ "$BASE_THREADS" = 0 ] && BASE_THREADS=2
+# Extensions and evaluations: one thread each unless --threads says otherwise (a fixed
+# count again; JOBS of them share the cores).
 JOB_THREADS="$THREADS"
-if [ "$JOB_THREADS" = 0 ] && [ "$JOBS" -gt 1 ]; then
-  JOB_THREADS=$(( $(nproc) / JOBS ))
-  [ "$JOB_THREADS" -ge 1 ] || JOB_THREADS=1
-fi
-THREAD_FLAGS=()
-[ "$JOB_THREADS" != 0 ] && THREAD_FLAGS=(--threads "$JOB_THREADS")
+[ "$JOB_THREADS" = 0 ] && JOB_THREADS=1
+THREAD_FLAGS=(--threads "$JOB_THREADS")
 
 stage() { echo "== [seed $SEED] $*"; }
 done_marker() { [ -f "$1/.done" ]; }
@@ -213,6 +246,7 @@ EOF
     --set positions.train_length="$COPY_LENGTH" --set positions.target_length="$COPY_LENGTH" \
     --set eval.lengths="[$COPY_LENGTH]" --set train.global_batch="$COPY_BATCH" --set train.micro_batch="$COPY_BATCH" \
     --set optim.weight_decay=0 --set data.valid="$WORK/data/copy-valid"
+  check_copy_phase "$dir/copy"
   pretrain_phase "$dir/copy/$(step_dir "$COPY_STEPS")" "$WORK/data/pretrain" "$dir/pretrain" "$PRETRAIN_STEPS" \
     2.0e-3 1.0e-4 "$PRETRAIN_WARMUP" 0
   pretrain_phase "$dir/pretrain/$(step_dir "$PRETRAIN_STEPS")" "$WORK/data/pretrain-synth" "$dir/retrieval-a" \
@@ -220,7 +254,36 @@ EOF
   pretrain_phase "$dir/retrieval-a/$(step_dir "$RETRIEVAL_A_STEPS")" "$WORK/data/pretrain-synth" "$dir/retrieval-b" \
     "$RETRIEVAL_B_STEPS" 2.0e-3 2.0e-4 "$RETRIEVAL_WARMUP" 3
   ln -sfn "retrieval-b/$(step_dir "$RETRIEVAL_B_STEPS")" "$dir/model"
+  check_base_retrieves "$dir"
   mark_done "$dir"
+}
+# ---- checks between phases: each phase did what it is there for ---------------------
+check_copy_phase() {  # check_copy_phase RUN: phase 0's last validation loss left the plateau
+  local loss
+  loss=$("$PY" -c '
+import json, sys
+losses = [json.loads(l).get("eval_loss_" + sys.argv[2]) for l in open(sys.argv[1]) if l.strip()]
+print([x for x in losses if x is not None][-1])' "$1/metrics.jsonl" "$COPY_LENGTH")
+  echo "   check: phase 0 validation loss on held-out copies $loss (must be < $COPY_CHECK_LOSS)"
+  "$PY" -c 'import sys; sys.exit(0 if float(sys.argv[1]) < float(sys.argv[2]) else 1)' "$loss" "$COPY_CHECK_LOSS" || {
+    echo "reproduce_mini.sh: phase 0 did not learn to copy: validation loss $loss after $COPY_STEPS steps, not" \
+      "below $COPY_CHECK_LOSS (the loss sits on a plateau until the copy circuit forms, then drops;" \
+      "docs/reproduction.md, \"How the base learned to copy\"). Delete $1 and rerun, or raise COPY_STEPS." >&2
+    exit 1
+  }
+}
+check_base_retrieves() {  # check_base_retrieves DIR: the base finds a pass key inside its window
+  local record="$1/check-passkey.json" exact
+  "$CREAM" eval passkey --model "$1/model" --lengths "$((N - 32))" --depths 0,25,50,75,100 --trials 4 --seed 0 \
+    --scoring forced --out "$record" >/dev/null
+  exact=$("$PY" -c 'import json, sys; print(round(100 * json.load(open(sys.argv[1]))["accuracy"], 1))' "$record")
+  echo "   check: base passkey exact match at $((N - 32)) tokens: $exact% (must be >= $BASE_CHECK_EXACT%)"
+  "$PY" -c 'import sys; sys.exit(0 if float(sys.argv[1]) >= float(sys.argv[2]) else 1)' "$exact" "$BASE_CHECK_EXACT" || {
+    echo "reproduce_mini.sh: the base does not retrieve inside its window: passkey exact match $exact% at" \
+      "$((N - 32)) tokens, below $BASE_CHECK_EXACT%; extensions from it could not show retrieval. See" \
+      "$1/retrieval-b/metrics.jsonl and docs/reproduction.md." >&2
+    exit 1
+  }
 }
 step_dir() { printf 'step-%06d' "$1"; }
 pretrain_phase() {  # pretrain_phase FROM DATA OUT STEPS LR MIN_LR WARMUP SEED [--set overrides]
@@ -230,7 +293,7 @@ pretrain_phase() {  # pretrain_phase FROM DATA OUT STEPS LR MIN_LR WARMUP SEED [
     --set positions.train_length="$N" --set positions.target_length="$N" --set eval.lengths="[$N]" \
     --set train.steps="$4" --set train.global_batch="$BATCH" --set train.micro_batch="$BATCH" \
     --set optim.lr="$5" --set schedule.min_lr="$6" --set schedule.warmup_steps="$7" --set train.seed="$8" \
-    --set model.threads="$THREADS" --set checkpoint.every="$4" --set eval.every="$4" "${overrides[@]}"
+    --set model.threads="$BASE_THREADS" --set checkpoint.every="$4" --set eval.every="$4" "${overrides[@]}"
 }
 
 # ---- 5. extensions: one shared budget per method -------------------------------------
@@ -257,14 +320,14 @@ extend() {  # extend NAME
 }
 
 # ---- 6. evaluation with `cream eval` --------------------------------------------------
-EVAL_DIR="$OUT/seed-$SEED/eval"
 evaluate() {  # evaluate NAME MODEL WINDOW [rope flags]: ppl at N..8N, retrieval inside WINDOW
   local name="$1" model="$2" window="$3"
   shift 3
   # Prompts end where the answer is asked: keep them a filler's width (~20 tokens) inside
   # the window, so that the question never sits at positions the run was not made for.
   local length=$((window - 32))
-  local prefix="$EVAL_DIR/$name"
+  local prefix="$OUT/seed-$SEED/eval/$name"
+  mkdir -p "$OUT/seed-$SEED/eval"
   [ -f "$prefix.done" ] && return 0
   stage "eval $name: perplexity at ${N}..$((8 * N)), passkey / lines / kv at ~$length tokens"
   local common=(--model "$model" --seed "$SEED" "${THREAD_FLAGS[@]}" "$@")
@@ -303,7 +366,9 @@ gold_for() {  # five gold indices spread over the pairs, as Lost in the Middle d
 }
 
 # ---- 7. the runs of one seed, JOBS at a time ----------------------------------------
-run_one() {  # run_one NAME: the base model's two evaluations, or one extension and its evaluation
+run_one() {  # run_one SEED:NAME: the base model's two evaluations, or one extension and its evaluation
+  local SEED="${1%%:*}"  # seen by extend and evaluate (bash scopes dynamically)
+  set -- "${1#*:}"
   case "$1" in
     base-at-N) evaluate base-at-N "$WORK/base/model" "$N" ;;
     base-linear-x8-untuned)
@@ -311,33 +376,33 @@ run_one() {  # run_one NAME: the base model's two evaluations, or one extension 
     *) extend "$1"; evaluate "$1" "$WORK/seed-$SEED/extend/$1/model" "$((${1##*-x} * N))" ;;
   esac
 }
-declare -A RUN_OF=()  # pid -> name of the run it does
-LOGS="$WORK/seed-$SEED/logs"
+declare -A RUN_OF=()  # pid -> SEED:NAME of the run it does
+log_of() { echo "$WORK/seed-${1%%:*}/logs/${1#*:}.log"; }
 reap() {  # wait for one run; on failure stop the others (finished runs are kept for a rerun)
   local pid="" rc=0 run
   wait -n -p pid || rc=$?
   run="${RUN_OF[$pid]}"
   unset "RUN_OF[$pid]"
   if [ "$rc" != 0 ]; then
-    echo "reproduce_mini.sh: [seed $SEED] $run failed (exit $rc); the end of $LOGS/$run.log:" >&2
-    tail -n 5 "$LOGS/$run.log" >&2
+    echo "reproduce_mini.sh: [seed ${run%%:*}] ${run#*:} failed (exit $rc); the end of $(log_of "$run"):" >&2
+    tail -n 5 "$(log_of "$run")" >&2
     for pid in "${!RUN_OF[@]}"; do pkill -TERM -P "$pid" || true; kill "$pid" 2>/dev/null || true; done
     wait || true
     exit 1
   fi
-  stage "finished $run"
+  SEED="${run%%:*}" stage "finished ${run#*:}"
 }
-run_all() {  # run_all NAME...
+run_all() {  # run_all SEED:NAME...
   if [ "$JOBS" = 1 ]; then
     local run
     for run in "$@"; do run_one "$run"; done
     return 0
   fi
-  mkdir -p "$LOGS"
   while [ $# -gt 0 ]; do
     while [ "${#RUN_OF[@]}" -ge "$JOBS" ]; do reap; done
-    stage "start $1 (log: $LOGS/$1.log)"
-    run_one "$1" > "$LOGS/$1.log" 2>&1 &
+    mkdir -p "$(dirname "$(log_of "$1")")"
+    SEED="${1%%:*}" stage "start ${1#*:} (log: $(log_of "$1"))"
+    run_one "$1" > "$(log_of "$1")" 2>&1 &
     RUN_OF[$!]="$1"
     shift
   done
@@ -354,25 +419,35 @@ for step in corpus tokenizer data base; do
   [ "$UNTIL" = "$step" ] && { echo "== stopped after $step (--until)"; exit 0; }
 done
 flock -u 9
-mkdir -p "$EVAL_DIR"
-run_all base-at-N base-linear-x8-untuned "${RUNS[@]}"
+# The grid: every seed's base rows and extensions, in one queue.
+GRID=(base-at-N base-linear-x8-untuned "${RUNS[@]}")
+if [ -n "$RUN_LIST" ]; then
+  IFS=, read -r -a GRID <<< "$RUN_LIST"
+  for run in "${GRID[@]}"; do
+    case " base-at-N base-linear-x8-untuned ${RUNS[*]} " in *" $run "*) ;;
+      *) echo "reproduce_mini.sh: --runs: unknown run '$run' (see --help)" >&2; exit 2 ;; esac
+  done
+fi
+QUEUE=()
+for seed in "${SEED_LIST[@]}"; do
+  for run in "${GRID[@]}"; do QUEUE+=("$seed:$run"); done
+done
+run_all "${QUEUE[@]}"
 
-stage "summary and plots"
-"$PY" scripts/mini_summary.py --out "$OUT" --seed "$SEED" --n "$N" --seconds "$(( $(date +%s) - START ))"
-check_outputs() {  # every stage left what the next one (and the reader) needs
-  local missing=() path
+check_outputs() {  # check_outputs SEED: every stage left what the next one (and the reader) needs
+  local SEED="$1" missing=() path run kind
+  local eval_dir="$OUT/seed-$SEED/eval"
   for path in "$WORK/tokenizer/tokenizer.model" "$WORK/data/pretrain/manifest.json" \
       "$WORK/data/extend/manifest.json" "$WORK/data/test/manifest.json" "$WORK/base/model/config.json" \
-      "$OUT/seed-$SEED/summary.json" "$OUT/seed-$SEED/summary.md" "$OUT/summary.md" \
-      "$OUT/seed-$SEED/plots/x8-ppl/ppl_vs_length.png"; do
+      "$OUT/seed-$SEED/summary.json" "$OUT/seed-$SEED/summary.md" "$OUT/summary.md"; do
     [ -s "$path" ] || missing+=("$path")
   done
-  for run in "${RUNS[@]}"; do
-    [ -s "$WORK/seed-$SEED/extend/$run/model/model.safetensors" ] || missing+=("$run/model/model.safetensors")
-  done
-  for name in base-at-N base-linear-x8-untuned "${RUNS[@]}"; do
+  for run in "${GRID[@]}"; do
+    case "$run" in base-*) ;; *)
+      [ -s "$WORK/seed-$SEED/extend/$run/model/model.safetensors" ] || missing+=("$run/model/model.safetensors") ;;
+    esac
     for kind in ppl passkey lines kv; do
-      [ -s "$EVAL_DIR/$name.$kind.json" ] || missing+=("$EVAL_DIR/$name.$kind.json")
+      [ -s "$eval_dir/$run.$kind.json" ] || missing+=("$eval_dir/$run.$kind.json")
     done
   done
   if [ ${#missing[@]} -gt 0 ]; then
@@ -380,5 +455,10 @@ check_outputs() {  # every stage left what the next one (and the reader) needs
     exit 1
   fi
 }
-check_outputs
-echo "== done in $(( ($(date +%s) - START) / 60 )) min: $OUT/seed-$SEED/summary.md, $OUT/summary.md"
+for seed in "${SEED_LIST[@]}"; do
+  SEED="$seed" stage "summary and plots"
+  "$PY" scripts/mini_summary.py --out "$OUT" --seed "$seed" --n "$N" --seconds "$(( $(date +%s) - START ))" \
+    --cream "$CREAM" --threads "$JOB_THREADS"
+  check_outputs "$seed"
+done
+echo "== done in $(( ($(date +%s) - START) / 60 )) min: $OUT/seed-{$SEEDS}/summary.md, $OUT/summary.md"
