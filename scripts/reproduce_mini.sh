@@ -105,11 +105,12 @@ SYNTH_EXTEND=(passkey:300 lines:200 kv:200)
 COPY_DOCS=40000 COPY_KEEP=4000
 PRETRAIN_LINES=1,2,3 PRETRAIN_PAIRS=1     # what fits in N with the 4000-piece tokenizer (digits split)
 DEPTHS=0,10,20,30,40,50,60,70,80,90,100 TRIALS=10 PPL_DOCS=50
-# The checks between phases (why: docs/reproduction.md, "Checks between phases"): phase 0
-# must leave the copy-validation loss below COPY_CHECK_LOSS (the plateau before the copy
-# circuit forms sits near 1.4), and the base must retrieve at N: passkey exact match at
-# least BASE_CHECK_EXACT % over 5 depths x 4 trials.
-COPY_CHECK_LOSS=1.0 BASE_CHECK_EXACT=80
+# The checks between phases (why: docs/reproduction.md, "Checks between phases"). Phase 0
+# must leave the loss on held-out copies below COPY_CHECK_LOSS: a model that cannot copy
+# pays for each digit string twice (measured: 1.59 nats/token), one that copies pays once
+# (~0.8 from the strings' entropy), and 1.2 is halfway. The base must retrieve at N:
+# passkey exact match of at least BASE_CHECK_EXACT % over 5 depths x 4 trials.
+COPY_CHECK_LOSS=1.2 BASE_CHECK_EXACT=80 COPY_MORE_STEPS=400 COPY_MAX_STEPS=4000
 PODS=$(ls /usr/share/perl/*/pod/*.pod | sort)
 if [ "$SMOKE" = 1 ]; then
   HIDDEN=64 HEADS=1 LAYERS=2
@@ -119,7 +120,7 @@ if [ "$SMOKE" = 1 ]; then
   SYNTH_PRETRAIN=(passkey:20 lines:10 kv:10) SYNTH_EXTEND=(passkey:4 lines:4 kv:4)
   PRETRAIN_LINES=1,2 PRETRAIN_PAIRS=1       # a tokenizer from 60 pages cuts words finer
   DEPTHS=0,100 TRIALS=1 PPL_DOCS=2
-  COPY_CHECK_LOSS=99 BASE_CHECK_EXACT=0   # the checks between phases run, with no bar
+  COPY_CHECK_LOSS=99 BASE_CHECK_EXACT=0 COPY_MORE_STEPS=2 COPY_MAX_STEPS=4  # checks run, no bar
   # sed reads to the end: `head` would exit early, and sort's SIGPIPE under pipefail
   # would end the script at random with no message.
   PODS=$(ls /usr/share/perl/*/pod/*.pod | sort | sed -n '1,60p')
@@ -242,12 +243,28 @@ EOF
   # on a plateau, then drops suddenly (here from ~800 steps on; docs/reproduction.md).
   # Phase 1: prose mixed with retrieval windows (and some copy documents). Phases 2a/2b:
   # retrieval windows only (each an example inside N tokens of prose, plus copy documents).
+  local copy_overrides=(--set positions.train_length="$COPY_LENGTH" --set positions.target_length="$COPY_LENGTH"
+    --set eval.lengths="[$COPY_LENGTH]" --set train.global_batch="$COPY_BATCH" --set train.micro_batch="$COPY_BATCH"
+    --set optim.weight_decay=0 --set data.valid="$WORK/data/copy-valid")
   pretrain_phase "$dir/init" "$WORK/data/copy" "$dir/copy" "$COPY_STEPS" 3.0e-3 3.0e-3 "$COPY_WARMUP" 0 \
-    --set positions.train_length="$COPY_LENGTH" --set positions.target_length="$COPY_LENGTH" \
-    --set eval.lengths="[$COPY_LENGTH]" --set train.global_batch="$COPY_BATCH" --set train.micro_batch="$COPY_BATCH" \
-    --set optim.weight_decay=0 --set data.valid="$WORK/data/copy-valid"
-  check_copy_phase "$dir/copy"
-  pretrain_phase "$dir/copy/$(step_dir "$COPY_STEPS")" "$WORK/data/pretrain" "$dir/pretrain" "$PRETRAIN_STEPS" \
+    "${copy_overrides[@]}"
+  # The copy circuit forms suddenly, after a number of steps that last-bit differences move
+  # (docs/reproduction.md): so phase 0 runs until copying is learned, not for a fixed count.
+  local copy_steps="$COPY_STEPS"
+  while ! copy_learned "$dir/copy"; do
+    if [ "$copy_steps" -ge "$COPY_MAX_STEPS" ]; then
+      echo "reproduce_mini.sh: phase 0 did not learn to copy in $copy_steps steps: the loss on held-out" \
+        "copies is still $(copy_loss "$dir/copy"), not below $COPY_CHECK_LOSS (it sits on a plateau until the" \
+        "copy circuit forms, then drops; docs/reproduction.md, \"How the base learned to copy\"). Delete" \
+        "$dir and rerun with another --threads, or raise COPY_MAX_STEPS." >&2
+      exit 1
+    fi
+    copy_steps=$((copy_steps + COPY_MORE_STEPS))
+    stage "phase 0: not copying yet; $COPY_MORE_STEPS more steps, to $copy_steps"
+    pretrain_phase "$dir/init" "$WORK/data/copy" "$dir/copy" "$copy_steps" 3.0e-3 3.0e-3 "$COPY_WARMUP" 0 \
+      "${copy_overrides[@]}" --resume
+  done
+  pretrain_phase "$dir/copy/$(step_dir "$copy_steps")" "$WORK/data/pretrain" "$dir/pretrain" "$PRETRAIN_STEPS" \
     2.0e-3 1.0e-4 "$PRETRAIN_WARMUP" 0
   pretrain_phase "$dir/pretrain/$(step_dir "$PRETRAIN_STEPS")" "$WORK/data/pretrain-synth" "$dir/retrieval-a" \
     "$RETRIEVAL_A_STEPS" 1.0e-3 1.0e-4 "$RETRIEVAL_WARMUP" 0
@@ -258,19 +275,17 @@ EOF
   mark_done "$dir"
 }
 # ---- checks between phases: each phase did what it is there for ---------------------
-check_copy_phase() {  # check_copy_phase RUN: phase 0's last validation loss left the plateau
-  local loss
-  loss=$("$PY" -c '
+copy_loss() {  # copy_loss RUN: phase 0's last validation loss on held-out copies
+  "$PY" -c '
 import json, sys
 losses = [json.loads(l).get("eval_loss_" + sys.argv[2]) for l in open(sys.argv[1]) if l.strip()]
-print([x for x in losses if x is not None][-1])' "$1/metrics.jsonl" "$COPY_LENGTH")
-  echo "   check: phase 0 validation loss on held-out copies $loss (must be < $COPY_CHECK_LOSS)"
-  "$PY" -c 'import sys; sys.exit(0 if float(sys.argv[1]) < float(sys.argv[2]) else 1)' "$loss" "$COPY_CHECK_LOSS" || {
-    echo "reproduce_mini.sh: phase 0 did not learn to copy: validation loss $loss after $COPY_STEPS steps, not" \
-      "below $COPY_CHECK_LOSS (the loss sits on a plateau until the copy circuit forms, then drops;" \
-      "docs/reproduction.md, \"How the base learned to copy\"). Delete $1 and rerun, or raise COPY_STEPS." >&2
-    exit 1
-  }
+print([x for x in losses if x is not None][-1])' "$1/metrics.jsonl" "$COPY_LENGTH"
+}
+copy_learned() {  # copy_learned RUN: has the loss on held-out copies left the plateau?
+  local loss
+  loss=$(copy_loss "$1")
+  echo "   check: phase 0 loss on held-out copies $loss (copying when < $COPY_CHECK_LOSS)"
+  "$PY" -c 'import sys; sys.exit(0 if float(sys.argv[1]) < float(sys.argv[2]) else 1)' "$loss" "$COPY_CHECK_LOSS"
 }
 check_base_retrieves() {  # check_base_retrieves DIR: the base finds a pass key inside its window
   local record="$1/check-passkey.json" exact
