@@ -258,6 +258,18 @@ TEST(FirstRun, ARunFolderStandsForItsNewestCompleteCheckpoint) {
   EXPECT_TRUE(contains(generated.output, "step-000004")) << generated.output;
 }
 
+// Section 5 of the issue: --resume that finds nothing to resume is a warning.
+TEST(FirstRun, ResumeWithNothingToResumeWarnsAndStartsFromStepZero) {
+  REQUIRE_WORKSPACE();
+  const auto& w = workspace();
+  const auto run = w.dir / "fresh-resume";
+  const auto trained = run_cream("train -c " + write_config(run, 2, "fresh-resume").string() + " --resume");
+  ASSERT_EQ(trained.status, 0) << trained.output;
+  EXPECT_TRUE(std::regex_search(trained.stderr_text, std::regex("warn.*--resume: no complete checkpoint")))
+      << trained.stderr_text;
+  EXPECT_EQ(newest_complete_step(run), 2);
+}
+
 // Row: `train ... --set model.device=auto` on a CPU-only build with a 7B config.
 TEST(FirstRun, ThePlanNamesItsDeviceAndDtypeAndWarnsOfA7BOnTheCpu) {
   const std::string config = std::string(CREAM_SOURCE_DIR) + "/configs/llama2-7b-cream-linear-32k.yaml";
