@@ -81,6 +81,14 @@ const Workspace& workspace() {
     }
     return w;
   }();
+  // Removed when the test program exits (kept with CREAM_KEEP_TEST_DIR, to debug by hand).
+  static const struct RemoveAtExit {
+    fs::path dir;
+    ~RemoveAtExit() {
+      std::error_code ignored;
+      if (!std::getenv("CREAM_KEEP_TEST_DIR")) fs::remove_all(dir, ignored);
+    }
+  } cleanup{ws.dir};
   return ws;
 }
 
