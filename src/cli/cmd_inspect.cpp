@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "cli_common.h"
 #include "command_registry.h"
 #include "cream/io/checkpoint_folder.h"
 #include "cream/io/tokenizer.h"
@@ -131,7 +132,7 @@ void print_human(const fs::path& folder, const Findings& findings) {
 }
 
 int run_inspect(const std::string& dir, bool as_json) {
-  const fs::path folder(dir);
+  const fs::path folder(resolve_model_folder(dir, "DIR"));
   CREAM_CHECK(fs::is_directory(folder), dir + ": not a folder");
   Findings findings;
   std::optional<model::LlamaConfig> config;
@@ -159,7 +160,7 @@ void setup_inspect(CLI::App& root) {
   auto dir = std::make_shared<std::string>();
   auto as_json = std::make_shared<bool>(false);
   auto* cmd = root.add_subcommand("inspect", "Summarise a model folder and list every problem found in it");
-  cmd->add_option("DIR", *dir, "HF model folder")->required();
+  cmd->add_option("DIR", *dir, "HF model folder, or a run folder (its newest checkpoint)")->required();
   cmd->add_flag("--json", *as_json, "Print the report as JSON");
   cmd->callback([dir, as_json] {
     const int status = run_inspect(*dir, *as_json);

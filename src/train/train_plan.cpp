@@ -16,6 +16,7 @@
 #include "cream/train/device.h"
 #include "cream/train/memory_plan.h"
 #include "cream/train/rope_setup.h"
+#include "cream/train/run_folder.h"
 #include "cream/train/trainer.h"
 #include "cream/dist/launch.h"
 #include "cream/util/error.h"
@@ -395,6 +396,29 @@ std::string refusal_message(const TrainPlan& plan, const std::vector<std::string
 
 // --- the command ------------------------------------------------------------------------
 
+namespace {
+
+// model.path may name a run folder: it stands for its newest complete checkpoint, as a
+// run folder does for --model and --checkpoint, and the command says which one.
+config::ExperimentConfig with_run_folder_resolved(config::ExperimentConfig config) {
+  const fs::path path = config.model.path;
+  std::error_code ec;
+  if (path.empty() || fs::exists(path / "config.json", ec) || !fs::is_directory(path, ec)) return config;
+  const auto latest = latest_complete_checkpoint(path);
+  if (!latest) return config;
+  log::info("model.path: {} is a run folder; using its newest complete checkpoint {}", path.string(),
+            latest->path.string());
+  // A tokenizer that resolve() derived from the run folder is derived again from the checkpoint.
+  if (config.model.tokenizer == (path / "tokenizer.model").string() ||
+      config.model.tokenizer == (path / "tokenizer.json").string())
+    config.model.tokenizer.clear();
+  config.model.path = latest->path.string();
+  config.resolve();
+  return config;
+}
+
+}  // namespace
+
 int run_train_command(const TrainCommand& command, const PlanTarget& target, bool check_memory, std::ostream& out) {
   CREAM_CHECK(target.world_size >= 1, "--world-size: must be >= 1");
   CREAM_CHECK(command.dry_run || target.world_size == 1,
@@ -405,7 +429,8 @@ int run_train_command(const TrainCommand& command, const PlanTarget& target, boo
   // Until the trainer has checked its inputs (the run folder's lock, the data, the
   // model), an error must be the only line: hold the info lines back (log.h).
   if (!command.dry_run) log::hold_info(std::chrono::seconds(10));
-  const auto config = config::load_experiment(command.config_path, command.overrides, run_target.world_size);
+  const auto config =
+      with_run_folder_resolved(config::load_experiment(command.config_path, command.overrides, run_target.world_size));
   if (command.dry_run) {
     for (const auto& warning : config.warnings()) log::warn("config: {}", warning);
     const auto plan = plan_training(config, target);

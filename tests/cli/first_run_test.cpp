@@ -264,6 +264,16 @@ TEST(FirstRun, ARunFolderStandsForItsNewestCompleteCheckpoint) {
   const auto generated = run_cream("generate --model " + run.string() + " --prompt 'the model' --max-new-tokens 3");
   ASSERT_EQ(generated.status, 0) << generated.output;
   EXPECT_TRUE(contains(generated.output, "step-000004")) << generated.output;
+  const auto inspected = run_cream("inspect " + run.string());
+  EXPECT_EQ(inspected.status, 0) << inspected.output;
+  EXPECT_TRUE(contains(inspected.output, "step-000004")) << inspected.output;
+  // And as the model.path a new run starts from.
+  const auto next = run_cream("train -c " + write_config(w.dir / "next-run", 2, "next").string() +
+                              " --set model.path=" + run.string());
+  ASSERT_EQ(next.status, 0) << next.output;
+  EXPECT_TRUE(contains(next.output, "model.path: " + run.string() + " is a run folder") &&
+              contains(next.output, "step-000004"))
+      << next.output;
 }
 
 // Section 5 of the issue: --resume that finds nothing to resume is a warning.
