@@ -39,17 +39,9 @@ std::vector<int64_t> parse_int_list(const std::string& text, const std::string& 
 // The device words of model.device (auto, cpu, cuda: cuda:LOCAL_RANK under a launcher),
 // plus cuda:N to name one GPU of several; every command reads them the same way.
 c10::Device parse_device(const std::string& text, const std::string& flag) {
-  if (text == "auto" || text == "cpu" || text == "cuda") {
-    try {
-      return train::select_device(text == "auto" ? config::Device::auto_select
-                                                 : text == "cpu" ? config::Device::cpu : config::Device::cuda);
-    } catch (const Error& e) {
-      std::string message = e.what();
-      const std::string key = "model.device";
-      if (message.compare(0, key.size(), key) == 0) message.replace(0, key.size(), flag);
-      throw Error(message);
-    }
-  }
+  if (text == "auto" || text == "cpu" || text == "cuda")
+    return train::select_device(
+        text == "auto" ? config::Device::auto_select : text == "cpu" ? config::Device::cpu : config::Device::cuda, flag);
   try {
     c10::Device device(text);
     CREAM_CHECK(!device.is_cuda() || torch::cuda::is_available(),
@@ -65,13 +57,7 @@ void set_threads(int threads) {
 }
 
 std::string resolve_model_folder(const std::string& path, const std::string& flag) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (path.empty() || fs::exists(fs::path(path) / "config.json", ec) || !fs::is_directory(path, ec)) return path;
-  const auto latest = train::latest_complete_checkpoint(path);
-  if (!latest) return path;
-  log::info("{}: {} is a run folder; using its newest complete checkpoint {}", flag, path, latest->path.string());
-  return latest->path.string();
+  return train::resolve_run_folder(path, flag);
 }
 
 }  // namespace cream::cli

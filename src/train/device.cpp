@@ -14,18 +14,18 @@ namespace cream::train {
 
 int local_rank() { return dist::read_local_rank(dist::process_environment()); }
 
-torch::Device select_device(config::Device wanted) {
+torch::Device select_device(config::Device wanted, const std::string& name) {
   if (wanted == config::Device::cpu) return torch::kCPU;
   const bool cuda = torch::cuda::is_available();
   if (!cuda) {
     CREAM_CHECK(wanted != config::Device::cuda,
-                "model.device: cuda was asked for but this process sees no CUDA GPU (`cream info` lists what the "
+                name + ": cuda was asked for but this process sees no CUDA GPU (`cream info` lists what the "
                 "build sees)");
     return torch::kCPU;
   }
   const int rank = local_rank();
   const auto count = static_cast<int>(torch::cuda::device_count());
-  CREAM_CHECK(rank < count, "model.device: LOCAL_RANK " + std::to_string(rank) + " names GPU " +
+  CREAM_CHECK(rank < count, name + ": LOCAL_RANK " + std::to_string(rank) + " names GPU " +
                                 std::to_string(rank) + " but this process sees " + std::to_string(count) +
                                 " (check CUDA_VISIBLE_DEVICES and the launcher's processes per node)");
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(rank));

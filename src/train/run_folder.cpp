@@ -170,6 +170,15 @@ std::optional<CheckpointRef> latest_complete_checkpoint(const fs::path& output_d
   return all.back();
 }
 
+std::string resolve_run_folder(const std::string& path, const std::string& name) {
+  std::error_code ec;
+  if (path.empty() || fs::exists(fs::path(path) / "config.json", ec) || !fs::is_directory(path, ec)) return path;
+  const auto latest = latest_complete_checkpoint(path);
+  if (!latest) return path;
+  log::info("{}: {} is a run folder; using its newest complete checkpoint {}", name, path, latest->path.string());
+  return latest->path.string();
+}
+
 std::vector<int64_t> prune_checkpoints(const fs::path& output_dir, int keep) {
   std::vector<int64_t> deleted;
   if (keep <= 0) return deleted;

@@ -402,17 +402,13 @@ namespace {
 // run folder does for --model and --checkpoint, and the command says which one.
 config::ExperimentConfig with_run_folder_resolved(config::ExperimentConfig config) {
   const fs::path path = config.model.path;
-  std::error_code ec;
-  if (path.empty() || fs::exists(path / "config.json", ec) || !fs::is_directory(path, ec)) return config;
-  const auto latest = latest_complete_checkpoint(path);
-  if (!latest) return config;
-  log::info("model.path: {} is a run folder; using its newest complete checkpoint {}", path.string(),
-            latest->path.string());
+  const auto resolved = resolve_run_folder(config.model.path, "model.path");
+  if (resolved == config.model.path) return config;
   // A tokenizer that resolve() derived from the run folder is derived again from the checkpoint.
   if (config.model.tokenizer == (path / "tokenizer.model").string() ||
       config.model.tokenizer == (path / "tokenizer.json").string())
     config.model.tokenizer.clear();
-  config.model.path = latest->path.string();
+  config.model.path = resolved;
   config.resolve();
   return config;
 }

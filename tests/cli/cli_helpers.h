@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -37,6 +38,21 @@ inline CommandResult run_cream(const std::string& args) {
   std::filesystem::remove(err_path);
   result.output += result.stderr_text;
   return result;
+}
+
+// English-like filler with a little structure, deterministic by seed (corpora for the
+// tokenizers and data the end-to-end tests build).
+inline std::string document(uint64_t seed, int words) {
+  static const char* kWords[] = {"the", "model", "reads", "a", "long", "context", "and", "finds", "its",
+                                 "key", "in", "middle", "of", "text", "window", "position"};
+  std::string text;
+  uint64_t x = seed + 1;
+  for (int w = 0; w < words; ++w) {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    text += kWords[(x >> 33) % 16];
+    text += (w % 12 == 11) ? ".\n" : " ";
+  }
+  return text;
 }
 
 // A fresh, empty temporary folder for one test.

@@ -23,23 +23,11 @@
 
 namespace fs = std::filesystem;
 using cream::test::contains;
+using cream::test::document;
 using cream::test::line_count;
 using cream::test::run_cream;
 
 namespace {
-
-std::string document(uint64_t seed, int words) {
-  static const char* kWords[] = {"the", "model", "reads", "a", "long", "context", "and", "finds", "its",
-                                 "key", "in", "middle", "of", "text", "window", "position", "grass", "sky"};
-  std::string text;
-  uint64_t x = seed + 7;
-  for (int w = 0; w < words; ++w) {
-    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-    text += kWords[(x >> 33) % 18];
-    text += (w % 10 == 9) ? ".\n" : " ";
-  }
-  return text;
-}
 
 void write(const fs::path& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
 

@@ -13,23 +13,10 @@
 
 namespace fs = std::filesystem;
 using cream::test::contains;
+using cream::test::document;
 using cream::test::run_cream;
 
 namespace {
-
-// English-like filler with a little structure, deterministic by seed.
-std::string document(uint64_t seed, int words) {
-  static const char* kWords[] = {"the", "model", "reads", "a", "long", "context", "and", "finds", "its",
-                                 "key", "in", "middle", "of", "text", "window", "position"};
-  std::string text;
-  uint64_t x = seed + 1;
-  for (int w = 0; w < words; ++w) {
-    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-    text += kWords[(x >> 33) % 16];
-    text += (w % 12 == 11) ? ".\n" : " ";
-  }
-  return text;
-}
 
 void write(const fs::path& path, const std::string& text) { std::ofstream(path) << text; }
 

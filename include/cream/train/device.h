@@ -1,6 +1,8 @@
 // Which device a process trains on, and the CUDA math settings it trains with.
 #pragma once
 
+#include <string>
+
 #include <torch/torch.h>
 
 #include "cream/config/sections.h"
@@ -10,7 +12,8 @@ namespace cream::train {
 // model.device: cpu -> CPU; cuda -> cuda:LOCAL_RANK (0 when LOCAL_RANK is unset), a
 // one-line cream::Error when no GPU is visible or LOCAL_RANK names a GPU that does not
 // exist; auto -> cuda:LOCAL_RANK when a GPU is visible, else the CPU.
-torch::Device select_device(config::Device wanted);
+// `name` is what errors call the setting: the YAML key, or the flag the user typed.
+torch::Device select_device(config::Device wanted, const std::string& name = "model.device");
 
 // model.device auto that fell back to the CPU for a model above ~1B parameters is almost
 // always a missing GPU or a CPU-only build: a warning (train and --dry-run alike).

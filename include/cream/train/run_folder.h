@@ -47,6 +47,11 @@ std::vector<CheckpointRef> complete_checkpoints(const fs::path& output_dir);
 // The newest complete checkpoint, or nullopt (also when output_dir is missing).
 std::optional<CheckpointRef> latest_complete_checkpoint(const fs::path& output_dir);
 
+// A model or checkpoint folder as the user named it: a run folder (no config.json, complete
+// checkpoints inside) stands for its newest complete checkpoint, and an info line naming
+// `name` (the flag or key) says which; any other path comes back as it is.
+std::string resolve_run_folder(const std::string& path, const std::string& name);
+
 // Deletes all but the newest `keep` complete checkpoints (keep <= 0: keeps all),
 // oldest first; each is first renamed to a temporary name so that a kill midway
 // never leaves a marked but partial folder. Folders it does not recognise as
