@@ -5,7 +5,8 @@ Reads the `cream eval` records in OUT/seed-S/eval/*.json and writes
   OUT/seed-S/summary.json, OUT/seed-S/summary.md, OUT/seed-S/plots/*.png (one seed,
       with the machine it ran on: CPU model, cores, threads, LibTorch, commit)
   OUT/summary.json, OUT/summary.md (every seed found: the mean over seeds and a 95%
-      interval from a two-level bootstrap, seeds then trials; see `interval`)
+      interval from a two-level bootstrap, seeds then trials, see `interval`; and where a
+      fresh seed should land, see `fresh_seed` and `leave_one_out`)
 Runs with the venv's python3 (matplotlib through scripts/plot_eval.py).
 """
 import argparse
@@ -74,7 +75,9 @@ def trial_values(record, key):
 
 
 def machine(cream, threads):
-    """What decides the last bits of a run: CPU model, threads, pinned kernels, LibTorch, commit."""
+    """What decides the last bits of a run: CPU model, threads, pinned kernels, LibTorch, and the
+    commits of the binary (cream_commit, from `cream version`) and of the checkout the script ran
+    from (commit)."""
     cpu = platform.processor() or "unknown"
     try:
         with open("/proc/cpuinfo") as f:
@@ -83,12 +86,15 @@ def machine(cream, threads):
     except OSError:
         pass
     info = {"cpu_model": cpu, "cores": os.cpu_count(), "threads_per_process": threads, "libtorch": None,
-            "commit": None, "kernels": {k: os.environ.get(k) for k in ("ATEN_CPU_CAPABILITY", "MKL_CBWR")}}
+            "cream_commit": None, "commit": None,
+            "kernels": {k: os.environ.get(k) for k in ("ATEN_CPU_CAPABILITY", "MKL_CBWR")}}
     if cream:
         try:
             version = subprocess.run([cream, "version"], capture_output=True, text=True, check=True).stdout
             found = re.search(r"^libtorch (\S+)", version, re.M)
             info["libtorch"] = found.group(1) if found else None
+            found = re.search(r"^commit (\S+)", version, re.M)  # the binary's own (older builds lack it)
+            info["cream_commit"] = found.group(1) if found else None
         except (OSError, subprocess.CalledProcessError):
             pass
     try:
@@ -125,6 +131,42 @@ def interval(per_seed, draws=2000, rng_seed=0):
     stats = values.mean(axis=1)
     low, high = np.percentile(stats, [2.5, 97.5])
     return {"mean": float(level.mean()), "low": float(low), "high": float(high), "seeds": len(per_seed)}
+
+
+# Student's t, 97.5% quantile, by degrees of freedom (the prediction interval below).
+T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
+         10: 2.228, 15: 2.131, 20: 2.086, 30: 2.042}
+
+
+def t_975(df):
+    """The 97.5% quantile of Student's t with df degrees of freedom (tabled; between rows, the
+    next smaller df's value, which is the wider one)."""
+    return T_975[max(d for d in T_975 if d <= df)] if df <= 30 else 1.96
+
+
+def fresh_seed(values):
+    """Where one more seed's value should land: a 95% prediction interval from the seeds'
+    values (each seed's mean over its trials, so their spread carries the trials' noise),
+    mean +- t(0.975, n-1) * s * sqrt(1 + 1/n). Not the interval of the mean: a single new
+    seed varies as much as one seed does. None below 2 seeds."""
+    values = np.array([v for v in values if v is not None], dtype=float)
+    if len(values) < 2:
+        return None
+    half = t_975(len(values) - 1) * values.std(ddof=1) * np.sqrt(1 + 1 / len(values))
+    return {"low": float(values.mean() - half), "high": float(values.mean() + half)}
+
+
+def leave_one_out(values):
+    """The fresh-seed check on seeds that ran: how many of them land inside the prediction
+    interval of the others (expected: about 95% of them). None below 3 seeds."""
+    values = [v for v in values if v is not None]
+    if len(values) < 3:
+        return None
+    inside = 0
+    for i, v in enumerate(values):
+        stat = fresh_seed(values[:i] + values[i + 1:])
+        inside += stat["low"] - 1e-12 <= v <= stat["high"] + 1e-12
+    return {"inside": inside, "of": len(values)}
 
 
 def fmt(value, digits=1, scale=1.0):
@@ -179,6 +221,10 @@ def combine(out_dir):
             row["ppl"][length] = interval([v["ppl"].get(length) for v in values])
         for m in METRICS:
             row[m] = interval([v.get("trials", {}).get(m) or v.get(m) for v in values])
+        fresh = {"ppl_8N": [v["ppl"].get("8N") for v in values]}
+        fresh.update({m: [v.get(m) for v in values] for m in ("passkey_exact", "passkey_token_acc")})
+        row["fresh_seed"] = {key: {"interval": fresh_seed(seed_values), "leave_one_out": leave_one_out(seed_values)}
+                             for key, seed_values in fresh.items()}
         rows.append(row)
     return sorted(seeds), rows, machines
 
@@ -203,12 +249,37 @@ def interval_markdown(rows, labels):
     return "\n".join(out) + "\n"
 
 
+def fresh_seed_markdown(rows, labels):
+    """Where one more seed lands (95% prediction interval), and how many of the seeds that ran
+    land inside the interval of the others."""
+    keys = [("ppl_8N", 1.0, 2, "ppl 8N"), ("passkey_exact", 100.0, 1, "passkey exact %"),
+            ("passkey_token_acc", 100.0, 1, "passkey token %")]
+    head = ["run", "seeds"] + [f"{title}: fresh seed" for *_, title in keys] + [f"{title}: left out, inside"
+                                                                               for *_, title in keys]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        fresh = row.get("fresh_seed", {})
+        if len(row["seeds"]) < 3:
+            continue
+        cells = []
+        for key, scale, digits, _ in keys:
+            stat = fresh.get(key, {}).get("interval")
+            cells.append("-" if stat is None else
+                         f"[{max(0.0, stat['low']) * scale:.{digits}f}, {stat['high'] * scale:.{digits}f}]")
+        for key, *_ in keys:
+            loo = fresh.get(key, {}).get("leave_one_out")
+            cells.append("-" if loo is None else f"{loo['inside']} of {loo['of']}")
+        out.append("| " + " | ".join([labels[row["name"]], str(len(row["seeds"]))] + cells) + " |")
+    return "\n".join(out) + "\n" if len(out) > 2 else ""
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--n", type=int, required=True)
-    parser.add_argument("--seconds", type=int, default=0)
+    parser.add_argument("--seconds", type=int, default=0,
+                        help="process seconds of this seed's runs (extensions and evaluations), summed")
     parser.add_argument("--cream", help="the cream binary the runs used (its LibTorch version is recorded)")
     parser.add_argument("--threads", type=int, default=0, help="intra-op threads per process (0: all cores)")
     parser.add_argument("--no-plots", action="store_true", help="tables only")
@@ -229,10 +300,11 @@ def main():
     with open(os.path.join(seed_dir, "summary.json"), "w") as f:
         json.dump(record, f, indent=2)
     with open(os.path.join(seed_dir, "summary.md"), "w") as f:
-        f.write(f"# reproduce_mini, seed {args.seed} (N = {args.n}; {args.seconds // 60} min)\n\n")
+        f.write(f"# reproduce_mini, seed {args.seed} (N = {args.n}; {args.seconds // 60} process-min of its runs)\n\n")
         m = record["machine"]
         f.write(f"Machine: {m['cpu_model']}, {m['cores']} cores, {m['threads_per_process']} thread(s) per process, "
-                f"LibTorch {m['libtorch']}, commit {(m['commit'] or '?')[:10]}.\n\n")
+                f"LibTorch {m['libtorch']}, cream built from {(m['cream_commit'] or '?')[:10]}, "
+                f"script from {(m['commit'] or '?')[:10]}.\n\n")
         f.write(markdown(rows, labels))
     if not args.no_plots:
         plots(eval_dir, os.path.join(seed_dir, "plots"), rows, labels)
@@ -251,6 +323,11 @@ def write_combined(out_dir, n):
                 "(draw seeds with replacement, then each drawn seed's trials), 2000 draws. Perplexity "
                 "resamples seeds only.\n\n")
         f.write(interval_markdown(rows, dict(ROWS)))
+        fresh = fresh_seed_markdown(rows, dict(ROWS))
+        if fresh:
+            f.write("\nA fresh seed: where one more seed's value should land (95% prediction interval from "
+                    "the seeds' values, mean +- t * s * sqrt(1 + 1/n), clipped at 0), and how many of the seeds "
+                    "that ran land inside the interval computed from the others.\n\n" + fresh)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 // `cream version` / `cream info` / `cream --version`: the build facts a bug report
-// needs: LibTorch version, the CUDA and cuDNN it was compiled with (and whether its
-// CUDA kernels are loaded at all), thread count, and the GPUs this process sees.
+// needs: the commit it was built from, LibTorch version, the CUDA and cuDNN it was
+// compiled with (and whether its CUDA kernels are loaded at all), thread count, and
+// the GPUs this process sees.
 #include <iostream>
 #include <sstream>
 
@@ -17,6 +18,7 @@
 #endif
 
 #include "command_registry.h"
+#include "cream_build_commit.h"  // generated at build time: CREAM_BUILD_COMMIT
 
 namespace cream::cli {
 namespace {
@@ -57,6 +59,7 @@ std::string gpus_line() {
 std::string build_info() {
   std::ostringstream out;
   out << "cream 0.1.0\n"
+      << "commit " << CREAM_BUILD_COMMIT << "\n"
       << "libtorch " << TORCH_VERSION << "\n";
 #ifdef CREAM_CUDA
   out << "build CUDA-enabled: compiled with CUDA " << cuda_version_text(CUDART_VERSION) << ", cuDNN "

@@ -38,100 +38,22 @@
 #include "cream/util/fs.h"
 #include "cream/util/log.h"
 #include "cream/util/rng.h"
+#include "train/trainer_setup.h"
 
 namespace cream::train {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
+using detail::decays;
+using detail::format_number;
+using detail::hf_dtype_name;
+using detail::load_held;
+using detail::loader_options;
+using detail::open_tokenizer;
+using detail::schedule_options;
+using detail::set_thread_count;
+using detail::training_state_options;
 
-namespace {
-
-void set_thread_count(int64_t threads) {
-  const auto cores = static_cast<int64_t>(std::thread::hardware_concurrency());
-  const int64_t count = threads > 0 ? threads : std::max<int64_t>(1, cores);
-  if (at::get_num_threads() != count) at::set_num_threads(static_cast<int>(count));
-}
-
-// The tokenizer the run copies into its checkpoints and checks the data against:
-// model.tokenizer when given explicitly (must load), or the model folder's
-// tokenizer.model (or tokenizer.json) when the folder has one.
-std::unique_ptr<io::Tokenizer> open_tokenizer(const config::ExperimentConfig& config) {
-  const auto& path = config.model.tokenizer;
-  if (path.empty()) return nullptr;
-  const bool folder_default = !config.model.path.empty() && fs::path(path) == fs::path(config.model.path) / "tokenizer.model";
-  if (folder_default && !fs::exists(path)) {
-    log::warn("no tokenizer.model or tokenizer.json in {}: checkpoints will not carry one, data checked by vocab size only",
-              config.model.path);
-    return nullptr;
-  }
-  return std::make_unique<io::Tokenizer>(path);
-}
-
-data::WindowLoaderOptions loader_options(const config::ExperimentConfig& config, int64_t target, int64_t min,
-                                         uint64_t seed, bool shuffle) {
-  data::WindowLoaderOptions options;
-  options.target_length = static_cast<uint64_t>(target);
-  options.min_length = static_cast<uint64_t>(min);
-  options.seed = seed;
-  options.shuffle = shuffle;
-  options.short_docs = config.data.short_docs == config::ShortDocs::pack ? data::ShortDocs::kPack : data::ShortDocs::kSkip;
-  return options;
-}
-
-ScheduleOptions schedule_options(const config::ExperimentConfig& config) {
-  ScheduleOptions options;
-  options.kind = parse_schedule_kind(config::to_string(config.schedule.name));
-  options.warmup = parse_warmup_kind(config::to_string(config.schedule.warmup_type));
-  options.lr = config.optim.lr;
-  options.min_lr = config.schedule.min_lr;
-  options.warmup_steps = config.schedule.warmup_steps;
-  options.total_steps = config.train.steps;
-  return options;
-}
-
-// HF Trainer's rule: no weight decay on biases and normalisation weights.
-bool decays(const std::string& name) {
-  const bool bias = name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
-  return !bias && name.find("norm") == std::string::npos;
-}
-
-TrainingStateOptions training_state_options(const config::ExperimentConfig& config, dist::ProcessGroup* group) {
-  TrainingStateOptions options;
-  options.group = group;
-  options.shard_optimizer = group && config.dist.zero == 1;
-  options.mode = *config.train.memory_mode;
-  options.accumulation = config.train.grad_accumulation.value_or(config::GradAccumulation::fp32);
-  options.adamw.beta1 = config.optim.betas[0];
-  options.adamw.beta2 = config.optim.betas[1];
-  options.adamw.eps = config.optim.eps;
-  options.adamw.weight_decay = config.optim.weight_decay;
-  options.seed = static_cast<uint64_t>(config.train.seed);
-  return options;
-}
-
-const char* hf_dtype_name(torch::ScalarType type) { return type == torch::kBFloat16 ? "bfloat16" : "float32"; }
-
-// Loads a model folder in the mode's held dtype and device, tensor by tensor (a bf16
-// mode never holds a float32 copy); says so when the file's dtype differs.
-model::LlamaForCausalLM load_held(const model::LlamaConfig& config, const fs::path& folder,
-                                  const torch::TensorOptions& held, const char* what) {
-  const io::CheckpointFolder weights(folder);
-  const auto stored = model::torch_dtype(weights.info(weights.names().front()).dtype);
-  if (stored != held.dtype().toScalarType())
-    log::info("{}: {} holds {} weights, loaded as {}{}", what, folder.string(), hf_dtype_name(stored),
-              hf_dtype_name(held.dtype().toScalarType()),
-              held.dtype().toScalarType() == torch::kBFloat16 ? " (rounded to nearest)" : "");
-  return model::load_model(config, weights, held.device(), held.dtype().toScalarType());
-}
-
-std::string format_number(double value) {
-  if (std::isnan(value)) return "nan";  // not "-nan": the sign of a NaN means nothing
-  char buffer[32];
-  std::snprintf(buffer, sizeof(buffer), "%.6g", value);
-  return buffer;
-}
-
-}  // namespace
 
 struct Trainer::Impl {
   config::ExperimentConfig config;

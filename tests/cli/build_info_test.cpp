@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <regex>
 
 #include <torch/cuda.h>
 #include <torch/version.h>
@@ -35,6 +36,24 @@ TEST(BuildInfo, VersionAndInfoNameLibTorchCudaAndGpus) {
     EXPECT_TRUE(contains(result.output, "build CPU-only")) << result.output;
 #endif
   }
+}
+
+// The commit line lets a figure be traced to the code that made it: it names the
+// source checkout's HEAD (asked of git here, not of CMake), "-dirty" when tracked
+// files had uncommitted changes at build time; "unknown" only outside a git checkout.
+TEST(BuildInfo, VersionNamesTheCommitItWasBuiltFrom) {
+  const auto result = run_cream("version");
+  ASSERT_EQ(result.status, 0) << result.output;
+  std::smatch line;
+  ASSERT_TRUE(std::regex_search(result.output, line, std::regex("(^|\n)commit (\\S+)\n"))) << result.output;
+  const std::string commit = line[2];
+  const auto head = cream::test::run_shell(std::string("git -C '") + CREAM_SOURCE_DIR + "' rev-parse HEAD 2>/dev/null");
+  if (head.status != 0 || head.output.size() < 40) {
+    EXPECT_EQ(commit, "unknown") << result.output;
+    return;
+  }
+  EXPECT_TRUE(std::regex_match(commit, std::regex("[0-9a-f]{40}(-dirty)?"))) << commit;
+  EXPECT_EQ(commit.substr(0, 40), head.output.substr(0, 40)) << "the binary is older than the checkout: rebuild";
 }
 
 class DeviceSelection : public ::testing::Test {

@@ -18,11 +18,8 @@ struct CommandResult {
   std::string stderr_text;
 };
 
-inline CommandResult run_cream(const std::string& args) {
-  static int counter = 0;
-  const auto err_path = std::filesystem::temp_directory_path() /
-                        ("cream_cli_stderr_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-  const std::string command = std::string(CREAM_BINARY) + " " + args + " 2>" + err_path.string();
+// A shell command's stdout (and exit status), for independent checks (git, python).
+inline CommandResult run_shell(const std::string& command) {
   CommandResult result;
   FILE* pipe = ::popen(command.c_str(), "r");
   if (!pipe) return result;
@@ -31,7 +28,18 @@ inline CommandResult run_cream(const std::string& args) {
   while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), n);
   const int raw = ::pclose(pipe);
   result.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
+  return result;
+}
+
+// The built binary with ARGS: stdout and stderr together in output, stderr alone too.
+inline CommandResult run_cream(const std::string& args) {
+  static int counter = 0;
+  const auto err_path = std::filesystem::temp_directory_path() /
+                        ("cream_cli_stderr_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+  auto result = run_shell(std::string(CREAM_BINARY) + " " + args + " 2>" + err_path.string());
   if (FILE* err = std::fopen(err_path.c_str(), "r")) {
+    std::array<char, 4096> buffer{};
+    size_t n = 0;
     while ((n = std::fread(buffer.data(), 1, buffer.size(), err)) > 0) result.stderr_text.append(buffer.data(), n);
     std::fclose(err);
   }

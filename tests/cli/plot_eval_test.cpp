@@ -3,10 +3,6 @@
 // Skipped where the system Python lacks matplotlib (the script is optional tooling).
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
-
-#include <array>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -37,15 +33,9 @@ struct ScriptResult {
 
 ScriptResult run_plot_eval(const std::string& args, const fs::path& dir) {
   const auto err_path = dir / "stderr.txt";
-  const std::string command = std::string(CREAM_PYTHON) + " " + kScript + " " + args + " 2>" + err_path.string();
-  ScriptResult result;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (!pipe) return result;
-  std::array<char, 4096> buffer{};
-  size_t n = 0;
-  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.out.append(buffer.data(), n);
-  const int raw = ::pclose(pipe);
-  result.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
+  const auto shell = cream::test::run_shell(std::string(CREAM_PYTHON) + " " + kScript + " " + args + " 2>" +
+                                            err_path.string());
+  ScriptResult result{shell.status, shell.output, ""};
   std::ifstream err(err_path);
   result.err.assign(std::istreambuf_iterator<char>(err), std::istreambuf_iterator<char>());
   fs::remove(err_path);

@@ -55,6 +55,38 @@ def test_coverage_of_a_known_mean():
     check(hits >= 160, f"coverage {hits}/200")
 
 
+def test_fresh_seed_interval_by_hand():
+    # Seeds 1, 2, 3, 4, 5: mean 3, s = sqrt(2.5), t(0.975, 4) = 2.776 (tables),
+    # half-width 2.776 * 1.5811 * sqrt(1.2) = 4.808.
+    stat = mini_summary.fresh_seed([1.0, 2.0, 3.0, 4.0, 5.0])
+    check(abs(stat["low"] - (3 - 4.808)) < 2e-3 and abs(stat["high"] - (3 + 4.808)) < 2e-3, f"by hand: {stat}")
+    check(mini_summary.fresh_seed([1.0]) is None and mini_summary.leave_one_out([1.0, 2.0]) is None, "too few seeds")
+    check(mini_summary.t_975(12) == mini_summary.T_975[10] and mini_summary.t_975(100) == 1.96, "t between rows")
+    same = mini_summary.leave_one_out([0.0, 0.0, 0.0, 0.0, 0.0])
+    check(same == {"inside": 5, "of": 5}, f"constant seeds all land inside: {same}")
+    outlier = mini_summary.leave_one_out([0.30, 0.31, 0.29, 0.30, 0.60])
+    check(outlier["inside"] == 4, f"a seed far from the others lands outside: {outlier}")
+
+
+def test_fresh_seed_covers_one_more_draw():
+    # 2000 simulated studies of 5 seeds from N(0.5, 0.1), each with one fresh seed more:
+    # a 95% prediction interval holds the fresh seed ~95% of the time (exact for normal
+    # seeds); the interval of the mean would hold it far less often.
+    rng = random.Random(11)
+    inside = inside_mean_interval = 0
+    for k in range(2000):
+        seeds = [rng.gauss(0.5, 0.1) for _ in range(5)]
+        fresh = rng.gauss(0.5, 0.1)
+        stat = mini_summary.fresh_seed(seeds)
+        inside += stat["low"] <= fresh <= stat["high"]
+        if k < 200:
+            mean = mini_summary.interval(seeds, draws=400, rng_seed=k)
+            inside_mean_interval += mean["low"] <= fresh <= mean["high"]
+    check(0.93 <= inside / 2000 <= 0.97, f"prediction coverage {inside}/2000")
+    check(inside_mean_interval / 200 < 0.8, f"the interval of the mean is not where a seed lands: "
+          f"{inside_mean_interval}/200")
+
+
 def test_combine_reads_every_seed_and_smaller_grids():
     with tempfile.TemporaryDirectory() as out:
         for seed, runs in ((1, ["cream-linear-x8", "pose-linear-x8"]), (2, ["cream-linear-x8"])):
@@ -75,6 +107,27 @@ def test_combine_reads_every_seed_and_smaller_grids():
         mini_summary.write_combined(out, 256)
         text = open(os.path.join(out, "summary.md")).read()
         check("| CREAM + linear x8 | 2 | 31.50 [31.00, 32.00]" in text, "markdown row:\n" + text)
+        fresh = by_name["cream-linear-x8"]["fresh_seed"]["ppl_8N"]
+        check(fresh["interval"]["low"] < 48.0 and fresh["interval"]["high"] > 49.0 and
+              fresh["leave_one_out"] is None, f"two seeds: an interval, no leave-one-out: {fresh}")
+        check("A fresh seed" not in text, "no fresh-seed table below 3 seeds:\n" + text)
+
+
+def test_fresh_seed_table_from_three_seeds():
+    with tempfile.TemporaryDirectory() as out:
+        for seed, ppl in ((1, 47.0), (2, 48.0), (3, 49.0)):
+            rows = [{"name": "cream-linear-x8", "retrieval_length": 2016, "ppl": {"8N": ppl},
+                     "passkey_exact": 0.0, "passkey_token_acc": 0.3,
+                     "trials": {"passkey_exact": [0.0] * 10, "passkey_token_acc": [0.3] * 10}}]
+            os.makedirs(os.path.join(out, f"seed-{seed}"))
+            with open(os.path.join(out, f"seed-{seed}", "summary.json"), "w") as f:
+                json.dump({"seed": seed, "N": 256, "rows": rows, "machine": {"cpu_model": "x"}}, f)
+        mini_summary.write_combined(out, 256)
+        text = open(os.path.join(out, "summary.md")).read()
+        # ppl: mean 48, s = 1, t(2) = 4.303, half 4.303 * sqrt(4/3) = 4.97; leaving out 47 or 49,
+        # the other two (s = 0.707, t(1) = 12.7) hold it.
+        check("| CREAM + linear x8 | 3 | [43.03, 52.97] | [0.0, 0.0] | [30.0, 30.0] | 3 of 3 | 3 of 3 | 3 of 3 |"
+              in text, "fresh-seed row:\n" + text)
 
 
 if __name__ == "__main__":
