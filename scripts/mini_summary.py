@@ -276,7 +276,7 @@ def fresh_seed_markdown(rows, labels):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
-    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--seed", type=int, help="the seed whose records to summarise (not with --combine-only)")
     parser.add_argument("--n", type=int, required=True)
     parser.add_argument("--seconds", type=int, default=0,
                         help="process seconds of this seed's runs (extensions and evaluations), summed")
@@ -289,6 +289,8 @@ def main():
         write_combined(args.out, args.n)
         print(open(os.path.join(args.out, "summary.md")).read())
         return
+    if args.seed is None:
+        parser.error("--seed is required (unless --combine-only)")
     seed_dir = os.path.join(args.out, f"seed-{args.seed}")
     eval_dir = os.path.join(seed_dir, "eval")
     labels = dict(ROWS)
