@@ -34,6 +34,9 @@ ROWS = [
     ("cream-linear-x4", "CREAM + linear x4"),
 ]
 METRICS = ["passkey_exact", "passkey_token_acc", "lines_acc", "kv_acc"]
+# The figures a fresh seed is checked on: key, scale and digits in the table, title.
+FRESH_SEED_FIGURES = [("ppl_8N", 1.0, 2, "ppl 8N"), ("passkey_exact", 100.0, 1, "passkey exact %"),
+                      ("passkey_token_acc", 100.0, 1, "passkey token %")]
 
 
 def load(path):
@@ -221,10 +224,10 @@ def combine(out_dir):
             row["ppl"][length] = interval([v["ppl"].get(length) for v in values])
         for m in METRICS:
             row[m] = interval([v.get("trials", {}).get(m) or v.get(m) for v in values])
-        fresh = {"ppl_8N": [v["ppl"].get("8N") for v in values]}
-        fresh.update({m: [v.get(m) for v in values] for m in ("passkey_exact", "passkey_token_acc")})
-        row["fresh_seed"] = {key: {"interval": fresh_seed(seed_values), "leave_one_out": leave_one_out(seed_values)}
-                             for key, seed_values in fresh.items()}
+        row["fresh_seed"] = {}
+        for key, *_ in FRESH_SEED_FIGURES:
+            seed_values = [v["ppl"].get("8N") if key == "ppl_8N" else v.get(key) for v in values]
+            row["fresh_seed"][key] = {"interval": fresh_seed(seed_values), "leave_one_out": leave_one_out(seed_values)}
         rows.append(row)
     return sorted(seeds), rows, machines
 
@@ -252,15 +255,14 @@ def interval_markdown(rows, labels):
 def fresh_seed_markdown(rows, labels):
     """Where one more seed lands (95% prediction interval), and how many of the seeds that ran
     land inside the interval of the others."""
-    keys = [("ppl_8N", 1.0, 2, "ppl 8N"), ("passkey_exact", 100.0, 1, "passkey exact %"),
-            ("passkey_token_acc", 100.0, 1, "passkey token %")]
+    keys = FRESH_SEED_FIGURES
     head = ["run", "seeds"] + [f"{title}: fresh seed" for *_, title in keys] + [f"{title}: left out, inside"
                                                                                for *_, title in keys]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
-        fresh = row.get("fresh_seed", {})
         if len(row["seeds"]) < 3:
             continue
+        fresh = row.get("fresh_seed", {})
         cells = []
         for key, scale, digits, _ in keys:
             stat = fresh.get(key, {}).get("interval")

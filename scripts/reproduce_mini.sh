@@ -239,7 +239,7 @@ data() {
 base() {
   local dir="$WORK/base" order="$BASE_SEED"
   done_marker "$dir" && return 0
-  # A stopped attempt goes on with its own data order; orders already tried are skipped.
+  # A stopped attempt goes on with its own data order (the retry moved failed bases aside).
   [ -f "$dir/phase0-data-order" ] && order=$(cat "$dir/phase0-data-order")
   while :; do
     build_base "$dir" "$order"
@@ -277,11 +277,7 @@ EOF
   # (docs/reproduction.md, "What did not reproduce, and why").
   # Phase 1: prose mixed with retrieval windows (and some copy documents). Phases 2a/2b:
   # retrieval windows only (each an example inside N tokens of prose, plus copy documents).
-  local copy_overrides=(--set positions.train_length="$COPY_LENGTH" --set positions.target_length="$COPY_LENGTH"
-    --set eval.lengths="[$COPY_LENGTH]" --set train.global_batch="$COPY_BATCH" --set train.micro_batch="$COPY_BATCH"
-    --set optim.weight_decay=0 --set data.valid="$WORK/data/copy-valid")
-  pretrain_phase "$dir/init" "$WORK/data/copy" "$dir/copy" "$COPY_STEPS" 3.0e-3 3.0e-3 "$COPY_WARMUP" "$order" \
-    "${copy_overrides[@]}"
+  copy_phase "$dir" "$order" "$COPY_STEPS"
   # The copy circuit forms suddenly, after a number of steps that last-bit differences move
   # (docs/reproduction.md): so phase 0 runs until copying is learned, not for a fixed count.
   local copy_steps
@@ -296,13 +292,11 @@ EOF
     fi
     copy_steps=$((copy_steps + COPY_MORE_STEPS))
     stage "phase 0: not copying yet; $COPY_MORE_STEPS more steps, to $copy_steps"
-    pretrain_phase "$dir/init" "$WORK/data/copy" "$dir/copy" "$copy_steps" 3.0e-3 3.0e-3 "$COPY_WARMUP" "$order" \
-      "${copy_overrides[@]}"
+    copy_phase "$dir" "$order" "$copy_steps"
   done
   # Then COPY_AFTER_STEPS more: a circuit formed just before prose takes over did not
   # survive phases 1 and 2 (docs/reproduction.md, "Copying learned late is not enough").
-  pretrain_phase "$dir/init" "$WORK/data/copy" "$dir/copy" "$(( $(first_copying_step "$dir/copy") + COPY_AFTER_STEPS ))" \
-    3.0e-3 3.0e-3 "$COPY_WARMUP" "$order" "${copy_overrides[@]}"
+  copy_phase "$dir" "$order" "$(( $(first_copying_step "$dir/copy") + COPY_AFTER_STEPS ))"
   # Each phase goes on from the newest checkpoint of the one before (a stopped phase 0
   # may have saved a few steps past its last check).
   pretrain_phase "$(newest_checkpoint "$dir/copy")" "$WORK/data/pretrain" "$dir/pretrain" "$PRETRAIN_STEPS" \
@@ -312,6 +306,12 @@ EOF
   pretrain_phase "$(newest_checkpoint "$dir/retrieval-a")" "$WORK/data/pretrain-synth" "$dir/retrieval-b" \
     "$RETRIEVAL_B_STEPS" 2.0e-3 2.0e-4 "$RETRIEVAL_WARMUP" 3
   ln -sfn "retrieval-b/$(basename "$(newest_checkpoint "$dir/retrieval-b")")" "$dir/model"
+}
+copy_phase() {  # copy_phase DIR ORDER STEPS: phase 0 (goes on from its last checkpoint) to STEPS
+  pretrain_phase "$1/init" "$WORK/data/copy" "$1/copy" "$3" 3.0e-3 3.0e-3 "$COPY_WARMUP" "$2" \
+    --set positions.train_length="$COPY_LENGTH" --set positions.target_length="$COPY_LENGTH" \
+    --set eval.lengths="[$COPY_LENGTH]" --set train.global_batch="$COPY_BATCH" --set train.micro_batch="$COPY_BATCH" \
+    --set optim.weight_decay=0 --set data.valid="$WORK/data/copy-valid"
 }
 # ---- checks between phases: each phase did what it is there for ---------------------
 copy_loss() {  # copy_loss RUN: phase 0's last validation loss on held-out copies

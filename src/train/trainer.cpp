@@ -5,11 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <sstream>
-#include <thread>
 
-#include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
 #include "cream/data/token_dataset.h"
